@@ -1,0 +1,30 @@
+# kvm-prefault workbench.  See README.md.
+#   make setup            install build dependencies (Debian 12, as root)
+#   make run [ARCH=...]   build and show KVM_PRE_FAULT_MEMORY on ARCH (arm64)
+#   make test [ARCH=...]  build, boot and test ARCH (default: all three)
+#   make prepare | build | clean
+SHELL := /bin/sh
+
+.PHONY: setup prepare build run test clean distclean
+
+setup:
+	@scripts/setup.sh
+
+prepare: setup
+	@scripts/prepare.sh
+
+build: prepare
+	@for a in $(if $(filter-out all,$(ARCH)),$(ARCH),x86_64 arm64 riscv64); do \
+		scripts/build.sh $$a || exit 1; done
+
+run: prepare
+	@scripts/run.sh $(or $(ARCH),arm64)
+
+test: prepare
+	@scripts/test.sh $(or $(ARCH),all)
+
+clean:
+	rm -rf build/x86_64* build/arm64* build/riscv64* build/logs
+
+distclean:
+	rm -rf build

@@ -1,0 +1,56 @@
+#!/bin/sh
+# build.sh ARCH [VARIANT]: configure and build the kernel for ARCH in
+# build/ARCH[-VARIANT], install its UAPI headers, build the static guest
+# programs and pack them into an initramfs.  Only what changed is rebuilt.
+set -eu
+. "$(dirname "$0")/lib.sh"
+
+[ $# -ge 1 ] || die "usage: build.sh ARCH [VARIANT]"
+arch_load "$1" "${2:-}"
+"$top/scripts/prepare.sh" >/dev/null || die "prepare failed"
+mkdir -p "$out"
+
+# Config: the base fragment, the arch's and the variant's, merged onto the
+# Kconfig defaults.  Regenerated only when a fragment changed.
+frags="$top/kunit/configs/base.config $top/kunit/configs/$arch.config"
+[ -z "$variant" ] || frags="$frags $top/kunit/configs/variant-$variant.config"
+for f in $frags; do [ -f "$f" ] || die "missing config fragment $f"; done
+sum=$(cat $frags | sha256sum | cut -d' ' -f1)
+if [ ! -f "$out/.config" ] || [ "$(cat "$out/.kvmpf-config" 2>/dev/null)" != "$sum" ]; then
+	say "$name: configuring from $(echo "$frags" | sed "s|$top/||g")"
+	(cd "$tree" && ARCH=$LINUX_ARCH CROSS_COMPILE=$CROSS_COMPILE \
+		./scripts/kconfig/merge_config.sh -m -O "$out" $frags) \
+		> "$logs/$name-config.log" 2>&1 || die "merge_config failed, see build/logs/$name-config.log"
+	kmake KCONFIG_ALLCONFIG="$out/.config" alldefconfig \
+		>> "$logs/$name-config.log" 2>&1 || die "alldefconfig failed, see build/logs/$name-config.log"
+	# Every option a fragment asks for must have survived Kconfig.
+	bad=$(cat $frags | sed -n -e 's/^\(CONFIG_[A-Za-z0-9_]*\)=n$/# \1 is not set/p' \
+		-e '/^CONFIG_[A-Za-z0-9_]*=[^n]/p' -e '/^# CONFIG_.* is not set$/p' |
+		while read -r want; do
+			case $want in
+			"# "*) opt=${want#\# }; opt=${opt%% *}
+			       grep -q "^$opt=" "$out/.config" && echo "$want" ;;
+			*) grep -qxF "$want" "$out/.config" || echo "$want" ;;
+			esac
+		done)
+	[ -z "$bad" ] || die "$name: Kconfig did not take: $(echo $bad)"
+	echo "$sum" > "$out/.kvmpf-config"
+fi
+
+image_target=$(basename "$KERNEL_IMAGE")
+start=$(date +%s)
+say "$name: building $image_target with -j$(nproc) (log: build/logs/$name-build.log)"
+if ! kmake -j"$(nproc)" "$image_target" > "$logs/$name-build.log" 2>&1; then
+	grep -E 'error|Error' "$logs/$name-build.log" | head -20 >&2
+	die "$name: kernel build failed, see build/logs/$name-build.log"
+fi
+say "$name: kernel ready in $(elapsed "$start")"
+
+# UAPI headers of this very tree: the guest programs need 6.12's kvm.h.
+kmake -s headers_install INSTALL_HDR_PATH="$out/usr" > /dev/null
+
+# Static guest programs and the initramfs that runs them.
+make -s -C "$top/tools" O="$out/tools" CC="$USER_CC" \
+	KHDR="$out/usr/include" initramfs > "$logs/$name-tools.log" 2>&1 ||
+	{ cat "$logs/$name-tools.log" >&2; die "$name: guest programs failed to build"; }
+say "$name: initramfs ready ($(du -h "$out/tools/initramfs.cpio" | cut -f1))"

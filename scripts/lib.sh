@@ -1,0 +1,44 @@
+# Shared by the workbench scripts: paths, per-arch data and the kernel make
+# invocation.  Source it; it defines functions and variables only.
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+tree=$top/build/linux
+ALL_ARCHES="x86_64 arm64 riscv64"
+
+say() { echo "$(basename "$0" .sh): $*"; }
+die() { echo "$(basename "$0" .sh): error: $*" >&2; exit 1; }
+
+# arch_load ARCH [VARIANT]: read kunit/arch/ARCH.conf and set the build paths.
+# A variant (kunit/configs/variant-NAME.config) is a second kernel of the same
+# arch with a few options changed; it gets its own build directory.
+arch_load() {
+	arch=$1
+	variant=${2:-}
+	[ -f "$top/kunit/arch/$arch.conf" ] ||
+		die "unknown arch '$arch' (one of: $ALL_ARCHES)"
+	# The environment may override the machine for one run, e.g.
+	# QEMU_CPU=qemu64 to boot x86_64 without nested paging.
+	cpu_override=${QEMU_CPU:-}
+	machine_override=${QEMU_MACHINE:-}
+	# shellcheck disable=SC1090
+	. "$top/kunit/arch/$arch.conf"
+	QEMU_CPU=${cpu_override:-$QEMU_CPU}
+	QEMU_MACHINE=${machine_override:-$QEMU_MACHINE}
+	name=$arch${variant:+-$variant}
+	out=$top/build/$name
+	logs=$top/build/logs
+	mkdir -p "$logs"
+}
+
+# kmake ARGS...: make in the prepared tree for the loaded arch, with ccache
+# when it is installed.  Config and build must agree on CC, so every kernel
+# make goes through here.
+kmake() {
+	cc=${CROSS_COMPILE}gcc
+	command -v ccache >/dev/null 2>&1 && cc="ccache $cc"
+	make -C "$tree" O="$out" ARCH="$LINUX_ARCH" CROSS_COMPILE="$CROSS_COMPILE" \
+		CC="$cc" HOSTCC="${HOSTCC:-gcc}" "$@"
+}
+
+# elapsed START: seconds since START (from date +%s).
+elapsed() { echo "$(( $(date +%s) - $1 ))s"; }

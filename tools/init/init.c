@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * /init of the test initramfs.  Mounts what the programs need, then either
+ * runs every test program in /tests, nesting each one's KTAP under a subtest
+ * named after it (kselftest's runner does the same), or, with
+ * kvmpf.cmd=SUBCOMMAND on the kernel command line, runs
+ * "/bin/kvm-prefault SUBCOMMAND".  Ends with a "kvmpf: done" line the host
+ * harness waits for, then restarts the machine: QEMU runs with -no-reboot,
+ * so a restart ends it on every arch, ACPI or not.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define TEST_DIR	"/tests"
+#define MAX_TESTS	64
+
+static void setup_fs(void)
+{
+	mkdir("/proc", 0755);
+	mkdir("/sys", 0755);
+	mkdir("/dev", 0755);
+	mount("proc", "/proc", "proc", 0, NULL);
+	mount("sysfs", "/sys", "sysfs", 0, NULL);
+	mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
+	if (mount("devtmpfs", "/dev", "devtmpfs", 0, NULL) && errno != EBUSY)
+		mknod("/dev/kvm", S_IFCHR | 0600, makedev(10, 232));
+	mkdir("/dev/hugepages", 0755);
+	mount("hugetlbfs", "/dev/hugepages", "hugetlbfs", 0, NULL);
+	mkdir("/tmp", 01777);
+	mount("tmpfs", "/tmp", "tmpfs", 0, NULL);
+}
+
+/* Value of kvmpf.KEY= on the kernel command line, or NULL. */
+static char *cmdline_value(const char *key, char *buf, size_t len)
+{
+	char pat[64], *p, *end;
+	FILE *f = fopen("/proc/cmdline", "r");
+
+	if (!f)
+		return NULL;
+	p = fgets(buf, len, f);
+	fclose(f);
+	if (!p)
+		return NULL;
+	snprintf(pat, sizeof(pat), "kvmpf.%s=", key);
+	p = strstr(buf, pat);
+	if (!p)
+		return NULL;
+	p += strlen(pat);
+	end = p + strcspn(p, " \n");
+	*end = '\0';
+	return p;
+}
+
+/* Run @argv with its output indented one KTAP level; returns wait status. */
+static int run_nested(char *const argv[])
+{
+	char line[4096];
+	int pipefd[2], status = 0;
+	FILE *out;
+	pid_t pid;
+
+	if (pipe(pipefd))
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		dup2(pipefd[1], 1);
+		dup2(pipefd[1], 2);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		execv(argv[0], argv);
+		printf("# exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(pipefd[1]);
+	out = fdopen(pipefd[0], "r");
+	while (out && fgets(line, sizeof(line), out)) {
+		printf("    %s", line);
+		if (!strchr(line, '\n'))
+			printf("\n");
+		fflush(stdout);
+	}
+	if (out)
+		fclose(out);
+	waitpid(pid, &status, 0);
+	return status;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int run_tests(void)
+{
+	char *names[MAX_TESTS], path[512];
+	int n = 0, i, failed = 0;
+	struct dirent *de;
+	DIR *d = opendir(TEST_DIR);
+
+	while (d && (de = readdir(d)) && n < MAX_TESTS)
+		if (de->d_name[0] != '.')
+			names[n++] = strdup(de->d_name);
+	if (d)
+		closedir(d);
+	qsort(names, n, sizeof(names[0]), name_cmp);
+
+	printf("KTAP version 1\n1..%d\n", n);
+	for (i = 0; i < n; i++) {
+		char *argv[] = { path, NULL };
+		int status, code;
+
+		snprintf(path, sizeof(path), "%s/%s", TEST_DIR, names[i]);
+		printf("    # Subtest: %s\n", names[i]);
+		fflush(stdout);
+		status = run_nested(argv);
+		code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		/* kselftest: 0 pass, 4 skip, anything else fails. */
+		if (code == 4) {
+			printf("ok %d %s # SKIP\n", i + 1, names[i]);
+		} else {
+			printf("%sok %d %s\n", code ? "not " : "", i + 1, names[i]);
+			if (code) {
+				printf("# %s exited with %d\n", names[i], code);
+				failed++;
+			}
+		}
+		fflush(stdout);
+	}
+	printf("kvmpf: done: %d programs, %d failed\n", n, failed);
+	return failed;
+}
+
+int main(void)
+{
+	char buf[4096], *cmd;
+
+	setup_fs();
+	cmd = cmdline_value("cmd", buf, sizeof(buf));
+	if (cmd && *cmd) {
+		char *argv[] = { "/bin/kvm-prefault", cmd, NULL };
+		pid_t pid = fork();
+		int status = 0;
+
+		if (pid == 0) {
+			execv(argv[0], argv);
+			_exit(127);
+		}
+		waitpid(pid, &status, 0);
+		printf("kvmpf: done: kvm-prefault %s exited with %d\n", cmd,
+		       WIFEXITED(status) ? WEXITSTATUS(status) : 128);
+	} else {
+		run_tests();
+	}
+	fflush(stdout);
+	sync();
+	reboot(RB_AUTOBOOT);
+	return 0;
+}

@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * A minimal VMM: see vm.h.  Only the guest program and the vCPU register
+ * set-up differ per arch; they sit together at the top of this file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "vm.h"
+
+extern const unsigned char vm_guest_code[], vm_guest_code_end[];
+
+#if defined(__x86_64__)
+/* 32-bit flat protected mode: esi=cur edi=end ecx=stride edx=mmio ebx=op. */
+asm(".pushsection .rodata\n"
+    ".global vm_guest_code, vm_guest_code_end\n"
+    ".code32\n"
+    "vm_guest_code:\n"
+    "	xorl %eax, %eax\n"
+    "1:	cmpl %edi, %esi\n"
+    "	jae 3f\n"
+    "	testl %ebx, %ebx\n"
+    "	jz 2f\n"
+    "	movl %esi, (%esi)\n"
+    "2:	addl (%esi), %eax\n"
+    "	addl %ecx, %esi\n"
+    "	jmp 1b\n"
+    "3:	movl %eax, (%edx)\n"
+    "4:	hlt\n"
+    "	jmp 4b\n"
+    "vm_guest_code_end:\n"
+    ".code64\n"
+    ".popsection\n");
+
+static int vm_arch_vcpu_setup(struct vm *vm)
+{
+	struct kvm_segment seg = {
+		.base = 0, .limit = 0xffffffff, .present = 1, .dpl = 0,
+		.db = 1, .s = 1, .l = 0, .g = 1,
+	};
+	struct kvm_sregs sregs;
+
+	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sregs))
+		return -errno;
+	seg.selector = 8;
+	seg.type = 11;		/* code: execute/read, accessed */
+	sregs.cs = seg;
+	seg.selector = 16;
+	seg.type = 3;		/* data: read/write, accessed */
+	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = seg;
+	sregs.cr0 |= 1;		/* PE, no paging */
+	sregs.cr4 = 0;
+	sregs.efer = 0;
+	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs))
+		return -errno;
+	return 0;
+}
+
+static int vm_arch_set_args(struct vm *vm, const uint64_t arg[5])
+{
+	struct kvm_regs regs = {
+		.rsi = arg[0], .rdi = arg[1], .rcx = arg[2], .rdx = arg[3],
+		.rbx = arg[4], .rip = VM_CODE_GPA, .rflags = 2,
+	};
+
+	return ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) ? -errno : 0;
+}
+
+#elif defined(__aarch64__)
+/* MMU off: x0=cur x1=end x2=stride x3=mmio x4=op. */
+asm(".pushsection .rodata\n"
+    ".global vm_guest_code, vm_guest_code_end\n"
+    ".balign 4\n"
+    "vm_guest_code:\n"
+    "	mov w5, #0\n"
+    "1:	cmp x0, x1\n"
+    "	b.hs 3f\n"
+    "	cbz x4, 2f\n"
+    "	str w0, [x0]\n"
+    "2:	ldr w6, [x0]\n"
+    "	add w5, w5, w6\n"
+    "	add x0, x0, x2\n"
+    "	b 1b\n"
+    "3:	str w5, [x3]\n"
+    "4:	b 4b\n"
+    "vm_guest_code_end:\n"
+    ".popsection\n");
+
+static int vm_set_reg(struct vm *vm, uint64_t id, uint64_t val)
+{
+	struct kvm_one_reg reg = { .id = id, .addr = (uint64_t)&val };
+
+	return ioctl(vm->vcpu_fd, KVM_SET_ONE_REG, &reg) ? -errno : 0;
+}
+
+#define VM_CORE_REG(name) \
+	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | \
+	 KVM_REG_ARM_CORE_REG(name))
+
+static int vm_arch_vcpu_setup(struct vm *vm)
+{
+	struct kvm_vcpu_init init;
+
+	if (ioctl(vm->vm_fd, KVM_ARM_PREFERRED_TARGET, &init))
+		return -errno;
+	if (ioctl(vm->vcpu_fd, KVM_ARM_VCPU_INIT, &init))
+		return -errno;
+	return 0;
+}
+
+static int vm_arch_set_args(struct vm *vm, const uint64_t arg[5])
+{
+	int i, r;
+
+	for (i = 0; i < 5; i++) {
+		r = vm_set_reg(vm, VM_CORE_REG(regs.regs[i]), arg[i]);
+		if (r)
+			return r;
+	}
+	return vm_set_reg(vm, VM_CORE_REG(regs.pc), VM_CODE_GPA);
+}
+
+#elif defined(__riscv) && __riscv_xlen == 64
+/* satp off: a0=cur a1=end a2=stride a3=mmio a4=op. */
+asm(".pushsection .rodata\n"
+    ".global vm_guest_code, vm_guest_code_end\n"
+    ".option push\n"
+    ".option norvc\n"
+    ".balign 4\n"
+    "vm_guest_code:\n"
+    "	li t0, 0\n"
+    "1:	bgeu a0, a1, 3f\n"
+    "	beqz a4, 2f\n"
+    "	sw a0, 0(a0)\n"
+    "2:	lw t1, 0(a0)\n"
+    "	addw t0, t0, t1\n"
+    "	add a0, a0, a2\n"
+    "	j 1b\n"
+    "3:	sw t0, 0(a3)\n"
+    "4:	j 4b\n"
+    "vm_guest_code_end:\n"
+    ".option pop\n"
+    ".popsection\n");
+
+static int vm_set_reg(struct vm *vm, uint64_t id, uint64_t val)
+{
+	struct kvm_one_reg reg = { .id = id, .addr = (uint64_t)&val };
+
+	return ioctl(vm->vcpu_fd, KVM_SET_ONE_REG, &reg) ? -errno : 0;
+}
+
+#define VM_CORE_REG(name) \
+	(KVM_REG_RISCV | KVM_REG_SIZE_U64 | KVM_REG_RISCV_CORE | \
+	 KVM_REG_RISCV_CORE_REG(name))
+
+static int vm_arch_vcpu_setup(struct vm *vm)
+{
+	(void)vm;
+	return 0;
+}
+
+static int vm_arch_set_args(struct vm *vm, const uint64_t arg[5])
+{
+	static const uint64_t ids[5] = {
+		VM_CORE_REG(regs.a0), VM_CORE_REG(regs.a1), VM_CORE_REG(regs.a2),
+		VM_CORE_REG(regs.a3), VM_CORE_REG(regs.a4),
+	};
+	int i, r;
+
+	for (i = 0; i < 5; i++) {
+		r = vm_set_reg(vm, ids[i], arg[i]);
+		if (r)
+			return r;
+	}
+	return vm_set_reg(vm, VM_CORE_REG(regs.pc), VM_CODE_GPA);
+}
+#else
+#error "unsupported architecture"
+#endif
+
+static int vm_fail(struct vm *vm, int r, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(vm->err, sizeof(vm->err), fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < sizeof(vm->err))
+		snprintf(vm->err + n, sizeof(vm->err) - n, ": %s", strerror(-r));
+	return r;
+}
+
+static int vm_set_slot(struct vm *vm, int slot, uint64_t gpa, uint64_t size,
+		       void *hva)
+{
+	struct kvm_userspace_memory_region region = {
+		.slot = slot, .guest_phys_addr = gpa, .memory_size = size,
+		.userspace_addr = (uint64_t)hva,
+	};
+
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region))
+		return vm_fail(vm, -errno, "KVM_SET_USER_MEMORY_REGION slot %d", slot);
+	return 0;
+}
+
+int vm_create(struct vm *vm)
+{
+	void *code;
+	int r;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->stats_fd = -1;
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0)
+		return vm_fail(vm, -errno, "open /dev/kvm");
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0)
+		return vm_fail(vm, -errno, "KVM_CREATE_VM");
+
+	code = mmap(NULL, VM_CODE_SIZE, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (code == MAP_FAILED)
+		return vm_fail(vm, -errno, "mmap code");
+	memcpy(code, vm_guest_code, vm_guest_code_end - vm_guest_code);
+	r = vm_set_slot(vm, VM_CODE_SLOT, VM_CODE_GPA, VM_CODE_SIZE, code);
+	if (r)
+		return r;
+
+	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
+	if (vm->vcpu_fd < 0)
+		return vm_fail(vm, -errno, "KVM_CREATE_VCPU");
+	r = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (r < 0)
+		return vm_fail(vm, -errno, "KVM_GET_VCPU_MMAP_SIZE");
+	vm->run_size = r;
+	vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       vm->vcpu_fd, 0);
+	if (vm->run == MAP_FAILED) {
+		vm->run = NULL;
+		return vm_fail(vm, -errno, "mmap kvm_run");
+	}
+	r = vm_arch_vcpu_setup(vm);
+	if (r)
+		return vm_fail(vm, r, "vCPU set-up");
+	vm->stats_fd = ioctl(vm->vcpu_fd, KVM_GET_STATS_FD, NULL);
+	return 0;
+}
+
+int vm_add_data_slot(struct vm *vm, uint64_t size, int mmap_flags)
+{
+	void *data;
+
+	data = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | mmap_flags, -1, 0);
+	if (data == MAP_FAILED)
+		return vm_fail(vm, -errno, "mmap %llu bytes of data",
+			       (unsigned long long)size);
+	vm->data = data;
+	vm->data_size = size;
+	return vm_set_slot(vm, VM_DATA_SLOT, VM_DATA_GPA, size, data);
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (vm->run)
+		munmap(vm->run, vm->run_size);
+	if (vm->data)
+		munmap(vm->data, vm->data_size);
+	if (vm->stats_fd >= 0)
+		close(vm->stats_fd);
+	if (vm->vcpu_fd >= 0)
+		close(vm->vcpu_fd);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	vm->run = NULL;
+	vm->data = NULL;
+	vm->stats_fd = vm->vcpu_fd = vm->vm_fd = vm->kvm_fd = -1;
+}
+
+int vm_run_guest(struct vm *vm, uint64_t gpa, uint64_t len, uint64_t stride,
+		 enum vm_guest_op op, uint32_t *sum)
+{
+	const uint64_t arg[5] = { gpa, gpa + len, stride, VM_MMIO_GPA, op };
+	int r;
+
+	r = vm_arch_set_args(vm, arg);
+	if (r)
+		return vm_fail(vm, r, "setting guest registers");
+	for (;;) {
+		if (ioctl(vm->vcpu_fd, KVM_RUN, 0)) {
+			if (errno == EINTR)
+				continue;
+			return vm_fail(vm, -errno, "KVM_RUN");
+		}
+		if (vm->run->exit_reason == KVM_EXIT_INTR)
+			continue;
+		break;
+	}
+	if (vm->run->exit_reason != KVM_EXIT_MMIO)
+		return vm_fail(vm, -EPROTO, "guest exit reason %u, not MMIO",
+			       vm->run->exit_reason);
+	if (vm->run->mmio.phys_addr != VM_MMIO_GPA || !vm->run->mmio.is_write ||
+	    vm->run->mmio.len != 4)
+		return vm_fail(vm, -EPROTO,
+			       "MMIO at 0x%llx len %u write %u, not the report",
+			       (unsigned long long)vm->run->mmio.phys_addr,
+			       vm->run->mmio.len, vm->run->mmio.is_write);
+	memcpy(sum, vm->run->mmio.data, sizeof(*sum));
+	return 0;
+}
+
+int64_t vm_vcpu_stat(struct vm *vm, const char *name)
+{
+	struct kvm_stats_header hdr;
+	struct kvm_stats_desc *desc;
+	size_t desc_size;
+	int64_t value = -1;
+	uint32_t i;
+	char *descs;
+
+	if (vm->stats_fd < 0 ||
+	    pread(vm->stats_fd, &hdr, sizeof(hdr), 0) != sizeof(hdr))
+		return -1;
+	desc_size = sizeof(*desc) + hdr.name_size;
+	descs = calloc(hdr.num_desc, desc_size);
+	if (!descs)
+		return -1;
+	if (pread(vm->stats_fd, descs, hdr.num_desc * desc_size,
+		  hdr.desc_offset) != (ssize_t)(hdr.num_desc * desc_size))
+		goto out;
+	for (i = 0; i < hdr.num_desc; i++) {
+		uint64_t v;
+
+		desc = (struct kvm_stats_desc *)(descs + i * desc_size);
+		if (strcmp(desc->name, name))
+			continue;
+		if (pread(vm->stats_fd, &v, sizeof(v),
+			  hdr.data_offset + desc->offset) == sizeof(v))
+			value = (int64_t)v;
+		break;
+	}
+out:
+	free(descs);
+	return value;
+}
+
+int vm_check_cap(struct vm *vm, int cap, int on_vm)
+{
+	return ioctl(on_vm ? vm->vm_fd : vm->kvm_fd, KVM_CHECK_EXTENSION, cap);
+}
+
+uint32_t vm_fill_data(struct vm *vm, uint64_t page_size)
+{
+	uint32_t sum = 0;
+	uint64_t i;
+
+	for (i = 0; i < vm->data_size / page_size; i++) {
+		uint32_t v = vm_page_pattern(i);
+
+		memcpy((char *)vm->data + i * page_size, &v, sizeof(v));
+		sum += v;
+	}
+	return sum;
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * A minimal VMM for the guest-side tests and tools: one VM, memslots backed
+ * by anonymous memory, one vCPU running a tiny built-in guest program.
+ *
+ * The guest program walks [start, end) in steps of `stride`, adds up the
+ * first 32-bit word of each step (or writes a word there), then reports the
+ * sum with a 32-bit MMIO write to VM_MMIO_GPA, which no memslot covers.
+ * The same layout and program exist for x86_64 (32-bit flat protected
+ * mode), arm64 and riscv64, so every caller is arch-neutral.
+ */
+#ifndef KVMPF_VM_H
+#define KVMPF_VM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/kvm.h>
+
+/* Guest-physical layout shared by every arch (below 4 GiB for x86). */
+#define VM_CODE_GPA	0x10000000ULL	/* slot VM_CODE_SLOT: the program */
+#define VM_CODE_SIZE	0x10000ULL
+#define VM_MMIO_GPA	0x20000000ULL	/* no slot: the exit port */
+#define VM_DATA_GPA	0x40000000ULL	/* slot VM_DATA_SLOT: what tests use */
+#define VM_CODE_SLOT	0
+#define VM_DATA_SLOT	1
+
+enum vm_guest_op {
+	VM_GUEST_READ = 0,	/* sum the first word of each step */
+	VM_GUEST_WRITE = 1,	/* write the step's address there, sum it too */
+};
+
+struct vm {
+	int kvm_fd;
+	int vm_fd;
+	int vcpu_fd;
+	int stats_fd;		/* vCPU binary statistics, or -1 */
+	struct kvm_run *run;
+	size_t run_size;
+	void *data;		/* host mapping of the data slot */
+	uint64_t data_size;
+	char err[160];		/* why the last call failed */
+};
+
+/* Open /dev/kvm, create a VM, its code slot and vCPU 0; 0 or -errno. */
+int vm_create(struct vm *vm);
+/* Back VM_DATA_SLOT with @size bytes of anonymous memory; 0 or -errno. */
+int vm_add_data_slot(struct vm *vm, uint64_t size, int mmap_flags);
+void vm_destroy(struct vm *vm);
+
+/*
+ * Run the guest program over [gpa, gpa + len) with @stride and @op until its
+ * MMIO report; stores the reported sum.  0 or -errno (vm->err says why).
+ */
+int vm_run_guest(struct vm *vm, uint64_t gpa, uint64_t len, uint64_t stride,
+		 enum vm_guest_op op, uint32_t *sum);
+
+/* Value of the vCPU statistic @name (e.g. "exits"), or -1 when absent. */
+int64_t vm_vcpu_stat(struct vm *vm, const char *name);
+
+/* KVM_CHECK_EXTENSION on /dev/kvm (@on_vm false) or on the VM fd. */
+int vm_check_cap(struct vm *vm, int cap, int on_vm);
+
+/* Word the host stores at the start of data page @i for the guest to sum. */
+static inline uint32_t vm_page_pattern(uint64_t i)
+{
+	return (uint32_t)(i * 2654435761u + 1);
+}
+
+/* Fill each page's first word with vm_page_pattern(); returns their sum. */
+uint32_t vm_fill_data(struct vm *vm, uint64_t page_size);
+
+#endif
