@@ -24,41 +24,29 @@ for a in $arches; do
 	fi
 done
 
-# The harness must fail when KVM cannot work: x86_64 without SVM/NPT and
-# arm64 booted at EL1.  Reuses the kernels built above.
+# The harness must fail when KVM cannot work: x86_64 on qemu64 (SVM without
+# nested paging) and arm64 booted at EL1.  Reuses the kernels built above;
+# the results are a KTAP log of their own.
 selftest=$logs/harness-selftest.log
-: > "$selftest"
-n=0
-for case in "x86_64 QEMU_CPU=qemu64 no_svm" "arm64 QEMU_MACHINE=virt el1_only"; do
+cases=""
+i=0
+for case in "x86_64 QEMU_CPU=qemu64 no_npt" "arm64 QEMU_MACHINE=virt el1_only"; do
 	set -- $case
-	case " $arches " in *" $1 "*) n=$((n + 1)) ;; esac
-done
-if [ "$n" -gt 0 ]; then
-	{
-		echo "KTAP version 1"
-		echo "1..1"
-		echo "    # Subtest: harness_selftest"
-		echo "    1..$n"
-	} >> "$selftest"
-	i=0
-	for case in "x86_64 QEMU_CPU=qemu64 no_svm" "arm64 QEMU_MACHINE=virt el1_only"; do
-		set -- $case
-		case " $arches " in *" $1 "*) ;; *) continue ;; esac
-		i=$((i + 1))
-		env "$2" "$top/scripts/boot.sh" "$1" "" test "$3" > /dev/null || true
-		out=$("$top/scripts/report.py" "$logs/$1-test-$3.log" 2>&1) && rc=0 || rc=$?
-		if [ $rc -ne 0 ] && echo "$out" | grep -q "KVM did not initialise"; then
-			echo "    ok $i $1_$3_is_rejected" >> "$selftest"
-		else
-			echo "    not ok $i $1_$3_is_rejected" >> "$selftest"
-			echo "$out" | sed 's/^/    # /' >> "$selftest"
-		fi
-	done
-	if grep -q "^    not ok" "$selftest"; then
-		echo "not ok 1 harness_selftest" >> "$selftest"
+	case " $arches " in *" $1 "*) ;; *) continue ;; esac
+	i=$((i + 1))
+	env "$2" "$top/scripts/boot.sh" "$1" "" test "$3" > /dev/null || true
+	out=$("$top/scripts/report.py" "$logs/$1-test-$3.log" 2>&1) && rc=0 || rc=$?
+	if [ $rc -ne 0 ] && echo "$out" | grep -q "KVM did not initialise"; then
+		cases="$cases    ok $i $1_$3_is_rejected\n"
 	else
-		echo "ok 1 harness_selftest" >> "$selftest"
+		cases="$cases    not ok $i $1_$3_is_rejected\n$(echo "$out" | sed 's/^/    # /')\n"
 	fi
+done
+if [ $i -gt 0 ]; then
+	verdict="ok"
+	case $cases in *"not ok"*) verdict="not ok" ;; esac
+	printf "KTAP version 1\n1..1\n    # Subtest: harness_selftest\n    1..%d\n%b%s 1 harness_selftest\n" \
+		"$i" "$cases" "$verdict" > "$selftest"
 	results="$results $selftest"
 fi
 
