@@ -5,7 +5,8 @@
 #   MODE CMD:  KUnit off, /init runs "kvm-prefault CMD" (probe, bench, ...).
 # The console goes to build/logs/NAME-MODE[-TAG].log and QEMU's exit status
 # and run time to the .status file beside it.  Extra kernel arguments come
-# from KERNEL_ARGS, a different CPU or machine from QEMU_CPU / QEMU_MACHINE.
+# from KERNEL_ARGS, a different CPU or machine from QEMU_CPU / QEMU_MACHINE
+# (and then the line proving KVM works there from KVM_READY).
 set -eu
 . "$(dirname "$0")/lib.sh"
 
@@ -41,6 +42,8 @@ timeout --foreground -k 10 "$timeout" "$QEMU" -M "$QEMU_MACHINE" -cpu "$QEMU_CPU
 	< /dev/null > "$log" 2>&1
 rc=$?
 set -e
-echo "arch=$arch variant=$variant mode=$mode rc=$rc timeout=$timeout seconds=$(( $(date +%s) - start ))" \
-	> "${log%.log}.status"
+# One KEY=value per line, read by scripts/report.py.
+printf 'arch=%s\nvariant=%s\nmode=%s\nrc=%s\ntimeout=%s\nseconds=%s\nkvm_ready=%s\n' \
+	"$arch" "$variant" "$mode" "$rc" "$timeout" "$(( $(date +%s) - start ))" \
+	"$KVM_READY" > "${log%.log}.status"
 say "$name: QEMU exited with $rc after $(elapsed "$start")"

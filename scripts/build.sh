@@ -32,7 +32,7 @@ if [ ! -f "$out/.config" ] || [ "$(cat "$out/.kvmpf-config" 2>/dev/null)" != "$s
 			       grep -q "^$opt=" "$out/.config" && echo "$want" ;;
 			*) grep -qxF "$want" "$out/.config" || echo "$want" ;;
 			esac
-		done)
+		done || true)
 	[ -z "$bad" ] || die "$name: Kconfig did not take: $(echo $bad)"
 	echo "$sum" > "$out/.kvmpf-config"
 fi

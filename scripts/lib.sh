@@ -17,13 +17,16 @@ arch_load() {
 	[ -f "$top/kunit/arch/$arch.conf" ] ||
 		die "unknown arch '$arch' (one of: $ALL_ARCHES)"
 	# The environment may override the machine for one run, e.g.
-	# QEMU_CPU=qemu64 to boot x86_64 without nested paging.
+	# QEMU_CPU=qemu64 to boot x86_64 without nested paging, with
+	# KVM_READY naming the line that proves KVM works in that machine.
 	cpu_override=${QEMU_CPU:-}
 	machine_override=${QEMU_MACHINE:-}
+	ready_override=${KVM_READY:-}
 	# shellcheck disable=SC1090
 	. "$top/kunit/arch/$arch.conf"
 	QEMU_CPU=${cpu_override:-$QEMU_CPU}
 	QEMU_MACHINE=${machine_override:-$QEMU_MACHINE}
+	KVM_READY=${ready_override:-$KVM_READY}
 	name=$arch${variant:+-$variant}
 	out=$top/build/$name
 	logs=$top/build/logs

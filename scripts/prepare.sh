@@ -33,50 +33,64 @@ if [ "$base" != "$refreshed" ]; then
 	say "warning: base is $base but kernel/patches was refreshed against $refreshed"
 fi
 
-# quilt: re-apply from scratch only when the series or a patch changed.
+# quilt: keep the applied patches that are unchanged and still first in the
+# series, pop the rest and push what follows, so that an edit to one patch
+# only touches (and rebuilds) what that patch and the later ones touch.
 export QUILT_PATCHES="$patches" QUILT_PC=.pc
-series_sum=$({
-	cat "$patches/series"
-	sed -e 's/#.*//' "$patches/series" | while read -r p _; do
-		[ -z "$p" ] || cat "$patches/$p"
-	done
-} | sha256sum | cut -d' ' -f1)
-applied_sum=$(cat "$stamp" 2>/dev/null || true)
 cd "$tree"
-if [ "$series_sum" != "$applied_sum" ]; then
-	if [ -d .pc ] && [ -s .pc/applied-patches ]; then
-		if [ -n "$(quilt diff -z 2>/dev/null)" ]; then
-			die "the top patch has unrefreshed changes; run 'quilt refresh' in build/linux first"
-		fi
-		say "series changed: popping applied patches"
-		quilt pop -a -q >/dev/null
+sed -e 's/#.*//' "$patches/series" | while read -r p _; do
+	[ -z "$p" ] || echo "$p $(sha256sum < "$patches/$p" | cut -c1-64)"
+done > "$stamp.want"
+touch "$stamp"
+quilt applied 2>/dev/null | sed 's|.*/||' > "$stamp.applied" || true
+# The applied patches with the hashes they had when applied.
+awk 'FILENAME == ARGV[1] { sum[$1] = $2; next } { print $1, sum[$1] }' \
+	"$stamp" "$stamp.applied" > "$stamp.have"
+keep=$(awk 'FILENAME == ARGV[1] { want[FNR] = $0; next }
+	    !done && want[FNR] == $0 { n = FNR; next } { done = 1 }
+	    END { print n + 0 }' "$stamp.want" "$stamp.have")
+applied=$(wc -l < "$stamp.have")
+if [ "$keep" -lt "$applied" ]; then
+	if [ -n "$(quilt diff -z 2>/dev/null)" ]; then
+		die "the top patch has unrefreshed changes; run 'quilt refresh' in build/linux first"
 	fi
-	if [ -s "$patches/series" ]; then
-		say "applying kernel/patches"
-		quilt push -a -q || [ $? -eq 2 ] || die "quilt push failed"
+	if [ "$keep" -eq 0 ]; then
+		quilt pop -a -q > /dev/null
+	else
+		quilt pop -q "$(sed -n "${keep}p" "$stamp.have" | cut -d' ' -f1)" > /dev/null
 	fi
-	echo "$series_sum" > "$stamp"
+	say "popped $((applied - keep)) changed patches"
 fi
+if [ "$(wc -l < "$stamp.want")" -gt "$keep" ]; then
+	quilt push -a -q > /dev/null || [ $? -eq 2 ] || die "quilt push failed"
+	say "applied $(($(wc -l < "$stamp.want") - keep)) patches from kernel/patches"
+fi
+mv "$stamp.want" "$stamp"
+rm -f "$stamp.applied" "$stamp.have"
 
-# Symlink our own files.  A path that exists in the base as a real file is an
-# edit to upstream code and belongs in the quilt series instead.
+# Symlink our own files: kernel/ and Documentation/ mirror kernel paths.  A
+# path that exists in the base as a real file is an edit to upstream code and
+# belongs in the quilt series instead.
 links=$tree/.kvmpf-links
 touch "$links"
-cd "$top/kernel"
-find . -path ./patches -prune -o -type f -print | sed 's|^\./||' | sort > "$links.new"
-while read -r f; do
+cd "$top"
+find kernel Documentation -path kernel/patches -prune -o -type f -print 2>/dev/null |
+	sort > "$links.src"
+sed 's|^kernel/||' "$links.src" > "$links.new"
+paste -d' ' "$links.src" "$links.new" | while read -r src f; do
 	dst=$tree/$f
 	if [ -e "$dst" ] && [ ! -L "$dst" ]; then
-		die "kernel/$f shadows an upstream file; edit it through quilt"
+		die "$src shadows an upstream file; edit it through quilt"
 	fi
-	if [ "$(readlink "$dst" 2>/dev/null)" != "$top/kernel/$f" ]; then
+	if [ "$(readlink "$dst" 2>/dev/null)" != "$top/$src" ]; then
 		mkdir -p "$(dirname "$dst")"
-		ln -sfn "$top/kernel/$f" "$dst"
+		ln -sfn "$top/$src" "$dst"
 	fi
-done < "$links.new"
+done
+rm -f "$links.src"
 # Drop links to files that were removed from kernel/.
 comm -23 "$links" "$links.new" | while read -r f; do
 	[ -L "$tree/$f" ] && rm -f "$tree/$f"
 done
 mv "$links.new" "$links"
-say "build/linux is Linux $base with $(grep -c '^[^#]' "$patches/series" || true) patches and $(wc -l < "$links") files from kernel/"
+say "build/linux is Linux $base with $(grep -c '^[^#]' "$patches/series" || true) patches and $(wc -l < "$links") files from kernel/ and Documentation/"

@@ -70,23 +70,22 @@ def parse_ktap(lines):
 def read_status(path):
     status = {}
     with open(path) as f:
-        for word in f.read().split():
-            key, _, value = word.partition('=')
+        for line in f:
+            key, _, value = line.rstrip('\n').partition('=')
             status[key] = value
     return status
 
 
 def boot_checks(log, status, lines):
     """The boot-level checks of one console log, as (name, ok, message)."""
-    arch = status['arch']
-    conf = archconf.load(arch)
+    ready_line = status.get('kvm_ready') or archconf.load(status['arch'])['KVM_READY']
     text = '\n'.join(lines)
     checks = []
-    ready = re.search(conf['KVM_READY'], text)
+    ready = re.search(ready_line, text)
     why = [line for line in lines if re.search(r'\bkvm|KVM|SVM|svm|hypervisor', line)][:4]
     checks.append(('kvm_initialised', bool(ready),
                    'KVM did not initialise (no "%s" on the console)%s' %
-                   (conf['KVM_READY'], ''.join('\n      ' + w for w in why))))
+                   (ready_line, ''.join('\n      ' + w for w in why))))
     splats = [line for line in lines if SPLAT.search(line)]
     checks.append(('no_kernel_splat', not splats,
                    'kernel splat: ' + '; '.join(splats[:3])))
@@ -115,7 +114,8 @@ def main(argv):
         rows = []
         if os.path.exists(status_path):
             status = read_status(status_path)
-            label = status['arch'] + ('-' + status['variant'] if status.get('variant') else '')
+            # x86_64-test.log is "x86_64", x86_64-test-npt_off.log "x86_64-npt_off".
+            label = os.path.basename(log)[:-4].replace('-' + status['mode'], '', 1)
             checks = boot_checks(log, status, lines)
             rows.append(('(boot)', sum(ok for _, ok, _ in checks),
                          sum(not ok for _, ok, _ in checks), 0))

@@ -12,17 +12,42 @@ logs=$top/build/logs
 mkdir -p "$logs"
 results=""
 
-for a in $arches; do
-	arch_load "$a"
-	log=$logs/$name-test.log
+# Style and documentation checks first: they need only the prepared tree.
+"$top/scripts/prepare.sh" > /dev/null
+"$top/scripts/check.sh" > "$logs/host-checks.log" 2>&1 || true
+results="$logs/host-checks.log"
+
+wants() { case " $arches " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# test_boot ARCH VARIANT TAG [VAR=value...]: build (if needed) and boot once
+# in test mode, with VAR=value (KERNEL_ARGS, QEMU_CPU, KVM_READY) set for
+# the boot.
+test_boot() {
+	arch_load "$1" "$2"
+	log=$logs/$name-test${3:+-$3}.log
 	rm -f "$log" "${log%.log}.status"
 	results="$results $log"
-	if "$top/scripts/build.sh" "$a"; then
-		"$top/scripts/boot.sh" "$a" test || true
+	if "$top/scripts/build.sh" "$1" $2; then
+		b_arch=$1 b_variant=$2 b_tag=$3
+		shift 3
+		env "$@" "$top/scripts/boot.sh" "$b_arch" "$b_variant" test $b_tag || true
 	else
-		say "$a: build failed; its results will be missing"
+		say "$name: build failed; its results will be missing"
 	fi
+}
+
+for a in $arches; do
+	test_boot "$a" "" ""
 done
+
+if wants x86_64; then
+	# Nested paging off: KVM works, but the capability must read 0 and
+	# the pre-fault cases must report the feature as not enabled.
+	test_boot x86_64 "" npt_off KERNEL_ARGS=kvm_amd.npt=0 \
+		"KVM_READY=kvm_amd: Nested Paging disabled"
+	# CONFIG_KVM_PRE_FAULT_MEMORY=n: capability 0, -EOPNOTSUPP.
+	test_boot x86_64 noprefault ""
+fi
 
 # The harness must fail when KVM cannot work: x86_64 on qemu64 (SVM without
 # nested paging) and arm64 booted at EL1.  Reuses the kernels built above;
@@ -32,7 +57,7 @@ cases=""
 i=0
 for case in "x86_64 QEMU_CPU=qemu64 no_npt" "arm64 QEMU_MACHINE=virt el1_only"; do
 	set -- $case
-	case " $arches " in *" $1 "*) ;; *) continue ;; esac
+	wants "$1" || continue
 	i=$((i + 1))
 	env "$2" "$top/scripts/boot.sh" "$1" "" test "$3" > /dev/null || true
 	out=$("$top/scripts/report.py" "$logs/$1-test-$3.log" 2>&1) && rc=0 || rc=$?

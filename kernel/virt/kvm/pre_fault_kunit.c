@@ -1,40 +1,79 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * KUnit suite for KVM_CAP_PRE_FAULT_MEMORY and KVM_PRE_FAULT_MEMORY.
+ * Conformance suite for KVM_CAP_PRE_FAULT_MEMORY and KVM_PRE_FAULT_MEMORY.
  *
  * Every case runs against a real VM created inside the kernel: the test
- * kthread gets an mm from kunit_vm_mmap(), the mapping backs a memslot, and
- * a vCPU is created as KVM_CREATE_VCPU would create it.  The cases are
- * arch-neutral; what differs per arch is only what the arch reports.
+ * kthread gets an mm from kunit_vm_mmap(), mappings of it back memslots,
+ * and a vCPU is created as KVM_CREATE_VCPU creates it.  Pre-faults go
+ * through the vCPU's ioctl handler with a userspace argument, so what is
+ * asserted is what a VMM gets.  What a pre-fault installed is read back
+ * with the arch's kvm_arch_pre_fault_test_mapping().
+ *
+ * The cases are arch-neutral.  Where the arches differ on purpose (how a
+ * read fault is mapped while dirty logging is on), the expectation is data.
+ * Where the feature is not enabled for the VM, the cases that need it are
+ * reported as skipped with that reason, never as passed.
  */
 #include <kunit/test.h>
+#include <linux/completion.h>
 #include <linux/fdtable.h>
 #include <linux/file.h>
+#include <linux/kthread.h>
 #include <linux/kvm_host.h>
+#include <linux/kvm_pre_fault.h>
 #include <linux/mman.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/shmem_fs.h>
 #include <linux/sizes.h>
 
 #include "kvm_kunit.h"
 
-/* A slot away from anything an arch reserves low in the guest address space. */
-#define PF_TEST_SLOT_GPA	SZ_1G
+/* Slots, away from anything an arch reserves low in the address space. */
+#define PF_TEST_SLOT_GPA	SZ_1G		/* slot 0: shmem, 4 KiB pages */
 #define PF_TEST_SLOT_SIZE	SZ_4M
+#define PF_TEST_HUGE_SLOT	1
+#define PF_TEST_HUGE_GPA	(2ULL * SZ_1G)	/* hugetlb, 2 MiB pages */
+#define PF_TEST_HUGE_SIZE	SZ_4M
+#define PF_TEST_RO_SLOT		2
+#define PF_TEST_RO_GPA		(3ULL * SZ_1G)
+#define PF_TEST_RO_SIZE		SZ_64K
+#define PF_TEST_RACE_SLOT	3
+#define PF_TEST_RACE_GPA	(4ULL * SZ_1G)
+#define PF_TEST_RACE_SIZE	SZ_2M
+#define PF_TEST_RACE_CYCLES	100
+
+/*
+ * How each arch's fault path maps a read fault while the slot logs dirty
+ * pages: x86's make_spte() maps it writable when the host page is writable
+ * and marks the page dirty; arm64 and riscv map it read-only, not dirty.
+ */
+#ifdef CONFIG_X86
+#define PF_TEST_DIRTY_LOG_READ_FAULT_WRITABLE	true
+#else
+#define PF_TEST_DIRTY_LOG_READ_FAULT_WRITABLE	false
+#endif
 
 /**
  * struct pf_test_vm - the fixture every case starts from
  * @kvm: a VM of the default type, owned by the test kthread's mm
  * @vcpu: vCPU 0 of @kvm
+ * @vcpu_file: @vcpu's file, whose ioctl handler the cases call
  * @vcpu_fd: @vcpu's file descriptor, closed when the case ends
- * @hva: host address of the memory behind slot 0
+ * @hva: host address of the shmem mapping behind slot 0
+ * @uarg: a user page holding the ioctl's struct kvm_pre_fault_memory
  */
 struct pf_test_vm {
 	struct kvm *kvm;
 	struct kvm_vcpu *vcpu;
+	struct file *vcpu_file;
 	int vcpu_fd;
 	unsigned long hva;
+	unsigned long uarg;
 };
 
 KUNIT_DEFINE_ACTION_WRAPPER(pf_test_put_kvm, kvm_put_kvm, struct kvm *);
+KUNIT_DEFINE_ACTION_WRAPPER(pf_test_fput, fput, struct file *);
 
 static void pf_test_close_fd(void *fd)
 {
@@ -42,19 +81,53 @@ static void pf_test_close_fd(void *fd)
 }
 
 /*
- * KVM_CAP_PRE_FAULT_MEMORY as the contract says it must read here: an arch
- * that selects KVM_GENERIC_PRE_FAULT_MEMORY reports 1, others 0.  x86 only
- * pre-faults through a two-dimensional MMU, which this suite requires.
+ * KVM_CAP_PRE_FAULT_MEMORY as the contract says it must read here: 1 where
+ * the feature is built and the arch serves the default VM type; x86 serves
+ * it only with a two-dimensional MMU (NPT/EPT).
  */
-static int pf_test_expected_cap(struct kunit *test)
+static int pf_test_expected_cap(void)
 {
-	if (!IS_ENABLED(CONFIG_KVM_GENERIC_PRE_FAULT_MEMORY))
+	if (!IS_ENABLED(CONFIG_KVM_PRE_FAULT_MEMORY))
 		return 0;
 #ifdef CONFIG_X86
-	KUNIT_ASSERT_TRUE_MSG(test, tdp_enabled,
-			      "x86 needs nested paging (NPT/EPT) for this suite");
-#endif
+	return tdp_enabled;
+#else
 	return 1;
+#endif
+}
+
+static void pf_test_require_feature(struct kunit *test)
+{
+	if (!pf_test_expected_cap())
+		kunit_skip(test, "KVM_PRE_FAULT_MEMORY is not enabled for this VM");
+}
+
+/* User memory for a slot or an argument; the test fails if there is none. */
+static unsigned long pf_test_mmap(struct kunit *test, struct file *file,
+				  unsigned long size, unsigned long flags)
+{
+	unsigned long hva;
+
+	hva = kunit_vm_mmap(test, file, 0, size, PROT_READ | PROT_WRITE,
+			    flags, 0);
+	KUNIT_ASSERT_FALSE_MSG(test, !hva || IS_ERR_VALUE(hva),
+			       "mmap of %lu bytes (flags 0x%lx): %ld",
+			       size, flags, (long)hva);
+	return hva;
+}
+
+static int pf_test_set_slot(struct pf_test_vm *vm, u32 slot, u32 flags,
+			    u64 gpa, u64 size, unsigned long hva)
+{
+	struct kvm_userspace_memory_region2 region = {
+		.slot = slot,
+		.flags = flags,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = hva,
+	};
+
+	return kvm_set_memory_region(vm->kvm, &region);
 }
 
 static int pf_test_suite_init(struct kunit_suite *suite)
@@ -68,23 +141,26 @@ static int pf_test_suite_init(struct kunit_suite *suite)
 
 static int pf_test_init(struct kunit *test)
 {
-	struct kvm_userspace_memory_region2 region = {
-		.slot = 0,
-		.guest_phys_addr = PF_TEST_SLOT_GPA,
-		.memory_size = PF_TEST_SLOT_SIZE,
-	};
 	struct pf_test_vm *vm;
+	struct file *shmem;
 	int r;
 
 	vm = kunit_kzalloc(test, sizeof(*vm), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, vm);
 	test->priv = vm;
 
-	/* Gives this kthread the mm that the VM and its memslot belong to. */
-	vm->hva = kunit_vm_mmap(test, NULL, 0, PF_TEST_SLOT_SIZE,
-				PROT_READ | PROT_WRITE,
-				MAP_ANONYMOUS | MAP_PRIVATE, 0);
-	KUNIT_ASSERT_NE_MSG(test, vm->hva, 0, "no user memory for the slot");
+	/*
+	 * The first mapping gives this kthread the mm that the VM belongs to.
+	 * shmem keeps slot 0 on 4 KiB pages, so that the pages around a
+	 * pre-faulted range can be seen to stay unmapped.
+	 */
+	vm->uarg = pf_test_mmap(test, NULL, PAGE_SIZE,
+				MAP_ANONYMOUS | MAP_PRIVATE);
+	shmem = shmem_file_setup("kvm_pre_fault_test", PF_TEST_SLOT_SIZE, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(shmem));
+	r = kunit_add_action_or_reset(test, pf_test_fput, shmem);
+	KUNIT_ASSERT_EQ(test, r, 0);
+	vm->hva = pf_test_mmap(test, shmem, PF_TEST_SLOT_SIZE, MAP_SHARED);
 
 	vm->kvm = kvm_create_vm(0, "kunit");
 	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(vm->kvm), "KVM_CREATE_VM: %ld",
@@ -92,8 +168,8 @@ static int pf_test_init(struct kunit *test)
 	r = kunit_add_action_or_reset(test, pf_test_put_kvm, vm->kvm);
 	KUNIT_ASSERT_EQ(test, r, 0);
 
-	region.userspace_addr = vm->hva;
-	r = kvm_set_memory_region(vm->kvm, &region);
+	r = pf_test_set_slot(vm, 0, 0, PF_TEST_SLOT_GPA, PF_TEST_SLOT_SIZE,
+			     vm->hva);
 	KUNIT_ASSERT_EQ_MSG(test, r, 0, "KVM_SET_USER_MEMORY_REGION2");
 
 	vm->vcpu_fd = kvm_vm_ioctl_create_vcpu(vm->kvm, 0);
@@ -103,7 +179,55 @@ static int pf_test_init(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, r, 0);
 	vm->vcpu = kvm_get_vcpu_by_id(vm->kvm, 0);
 	KUNIT_ASSERT_NOT_NULL(test, vm->vcpu);
+	vm->vcpu_file = fget(vm->vcpu_fd);
+	KUNIT_ASSERT_NOT_NULL(test, vm->vcpu_file);
+	r = kunit_add_action_or_reset(test, pf_test_fput, vm->vcpu_file);
+	KUNIT_ASSERT_EQ(test, r, 0);
 	return 0;
+}
+
+/* KVM_PRE_FAULT_MEMORY through the vCPU's ioctl handler; @out: the range after. */
+static long pf_test_prefault(struct kunit *test, u64 gpa, u64 size, u64 flags,
+			     struct kvm_pre_fault_memory *out)
+{
+	struct pf_test_vm *vm = test->priv;
+	struct kvm_pre_fault_memory range = {
+		.gpa = gpa, .size = size, .flags = flags,
+	};
+	void __user *uarg = (void __user *)vm->uarg;
+	long r;
+
+	KUNIT_ASSERT_EQ(test, copy_to_user(uarg, &range, sizeof(range)), 0);
+	r = vm->vcpu_file->f_op->unlocked_ioctl(vm->vcpu_file,
+						KVM_PRE_FAULT_MEMORY,
+						(unsigned long)uarg);
+	KUNIT_ASSERT_EQ(test, copy_from_user(out, uarg, sizeof(*out)), 0);
+	return r;
+}
+
+static void pf_test_expect_range(struct kunit *test,
+				 const struct kvm_pre_fault_memory *range,
+				 u64 gpa, u64 size)
+{
+	KUNIT_EXPECT_EQ(test, range->gpa, gpa);
+	KUNIT_EXPECT_EQ(test, range->size, size);
+	KUNIT_EXPECT_EQ(test, range->flags, 0);
+}
+
+static struct kvm_pre_fault_mapping pf_test_lookup(struct kunit *test, gpa_t gpa)
+{
+	struct pf_test_vm *vm = test->priv;
+	struct kvm_pre_fault_mapping map = {};
+	int r;
+
+	/* Without the feature the arch need not provide the hook. */
+	if (!IS_ENABLED(CONFIG_KVM_PRE_FAULT_MEMORY))
+		kunit_skip(test, "KVM_PRE_FAULT_MEMORY is not built");
+	r = kvm_arch_pre_fault_test_mapping(vm->vcpu, gpa, &map);
+	if (r == -EOPNOTSUPP)
+		kunit_skip(test, "this arch cannot look at its second stage");
+	KUNIT_ASSERT_EQ(test, r, 0);
+	return map;
 }
 
 /* The fixture is what KVM_CREATE_VM, a memslot and KVM_CREATE_VCPU give. */
@@ -124,8 +248,9 @@ static void pf_test_fixture_vm(struct kunit *test)
 		KUNIT_EXPECT_EQ(test, slot->npages, PF_TEST_SLOT_SIZE >> PAGE_SHIFT);
 		KUNIT_EXPECT_EQ(test, slot->userspace_addr, vm->hva);
 	}
-	KUNIT_EXPECT_NULL(test, gfn_to_memslot(vm->kvm,
-		gpa_to_gfn(PF_TEST_SLOT_GPA + PF_TEST_SLOT_SIZE)));
+	slot = gfn_to_memslot(vm->kvm,
+			      gpa_to_gfn(PF_TEST_SLOT_GPA + PF_TEST_SLOT_SIZE));
+	KUNIT_EXPECT_NULL(test, slot);
 	srcu_read_unlock(&vm->kvm->srcu, idx);
 }
 
@@ -136,7 +261,7 @@ static void pf_test_cap_on_vm(struct kunit *test)
 	KUNIT_EXPECT_EQ(test,
 			kvm_vm_ioctl_check_extension_generic(vm->kvm,
 							     KVM_CAP_PRE_FAULT_MEMORY),
-			pf_test_expected_cap(test));
+			pf_test_expected_cap());
 }
 
 static void pf_test_cap_on_dev(struct kunit *test)
@@ -144,13 +269,384 @@ static void pf_test_cap_on_dev(struct kunit *test)
 	KUNIT_EXPECT_EQ(test,
 			kvm_vm_ioctl_check_extension_generic(NULL,
 							     KVM_CAP_PRE_FAULT_MEMORY),
-			pf_test_expected_cap(test));
+			pf_test_expected_cap());
+}
+
+/* The ioctl agrees with the capability, in supported and unsupported VMs. */
+static void pf_test_cap_matches_ioctl(struct kunit *test)
+{
+	struct pf_test_vm *vm = test->priv;
+	struct kvm_pre_fault_memory out;
+	long r;
+
+	r = pf_test_prefault(test, PF_TEST_SLOT_GPA, PAGE_SIZE, 0, &out);
+	if (kvm_vm_ioctl_check_extension_generic(vm->kvm, KVM_CAP_PRE_FAULT_MEMORY)) {
+		KUNIT_EXPECT_EQ(test, r, 0);
+		pf_test_expect_range(test, &out, PF_TEST_SLOT_GPA + PAGE_SIZE, 0);
+	} else {
+		KUNIT_EXPECT_EQ(test, r, -EOPNOTSUPP);
+		pf_test_expect_range(test, &out, PF_TEST_SLOT_GPA, PAGE_SIZE);
+	}
+}
+
+struct pf_test_bad_range {
+	const char *name;
+	u64 gpa, size, flags;
+};
+
+static const struct pf_test_bad_range pf_test_bad_ranges[] = {
+	{ "flags", PF_TEST_SLOT_GPA, PAGE_SIZE, 1 },
+	{ "unaligned_gpa", PF_TEST_SLOT_GPA + 1, PAGE_SIZE, 0 },
+	{ "unaligned_size", PF_TEST_SLOT_GPA, PAGE_SIZE + 1, 0 },
+	{ "size_zero", PF_TEST_SLOT_GPA, 0, 0 },
+	{ "overflow", -(u64)PAGE_SIZE, 2 * PAGE_SIZE, 0 },
+};
+
+static void pf_test_bad_range_desc(const struct pf_test_bad_range *p, char *desc)
+{
+	strscpy(desc, p->name, KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(pf_test_bad_range, pf_test_bad_ranges, pf_test_bad_range_desc);
+
+static void pf_test_invalid_range(struct kunit *test)
+{
+	const struct pf_test_bad_range *p = test->param_value;
+	struct kvm_pre_fault_memory out;
+
+	pf_test_require_feature(test);
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, p->gpa, p->size, p->flags, &out),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, out.gpa, p->gpa);
+	KUNIT_EXPECT_EQ(test, out.size, p->size);
+	KUNIT_EXPECT_EQ(test, out.flags, p->flags);
+}
+
+static void pf_test_outside_slots(struct kunit *test)
+{
+	struct kvm_pre_fault_memory out;
+	u64 gpa = PF_TEST_SLOT_GPA + PF_TEST_SLOT_SIZE + SZ_1M;
+
+	pf_test_require_feature(test);
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, gpa, SZ_64K, 0, &out), -ENOENT);
+	pf_test_expect_range(test, &out, gpa, SZ_64K);
+}
+
+static void pf_test_beyond_gpa_width(struct kunit *test)
+{
+	struct pf_test_vm *vm = test->priv;
+	struct kvm_pre_fault_memory out;
+	gpa_t limit;
+
+	pf_test_require_feature(test);
+	if (!IS_ENABLED(CONFIG_KVM_PRE_FAULT_MEMORY))
+		return;
+	limit = kvm_arch_pre_fault_gpa_limit(vm->vcpu);
+	KUNIT_ASSERT_TRUE(test, is_power_of_2(limit));
+	KUNIT_ASSERT_GT(test, limit, PF_TEST_RACE_GPA + PF_TEST_RACE_SIZE);
+
+	/* The last page is addressable, though not backed. */
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, limit - PAGE_SIZE, PAGE_SIZE, 0, &out),
+			-ENOENT);
+	pf_test_expect_range(test, &out, limit - PAGE_SIZE, PAGE_SIZE);
+	/* Reaching past it, or starting there, is refused as a whole. */
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, limit - PAGE_SIZE, 2 * PAGE_SIZE, 0, &out),
+			-EINVAL);
+	pf_test_expect_range(test, &out, limit - PAGE_SIZE, 2 * PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, limit, PAGE_SIZE, 0, &out), -EINVAL);
+	pf_test_expect_range(test, &out, limit, PAGE_SIZE);
+}
+
+static void pf_test_straddles_slot_end(struct kunit *test)
+{
+	u64 end = PF_TEST_SLOT_GPA + PF_TEST_SLOT_SIZE;
+	struct kvm_pre_fault_memory out;
+
+	pf_test_require_feature(test);
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, end - SZ_16K, SZ_64K, 0, &out), 0);
+	pf_test_expect_range(test, &out, end, SZ_64K - SZ_16K);
+
+	/* The error met at the slot end is reported by the next call. */
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, out.gpa, out.size, 0, &out), -ENOENT);
+	pf_test_expect_range(test, &out, end, SZ_64K - SZ_16K);
+}
+
+static void pf_test_inside_slot(struct kunit *test)
+{
+	u64 gpa = PF_TEST_SLOT_GPA + SZ_64K, size = SZ_64K, a;
+	struct kvm_pre_fault_mapping first, last, map;
+	struct kvm_pre_fault_memory out;
+
+	pf_test_require_feature(test);
+	KUNIT_ASSERT_FALSE(test, pf_test_lookup(test, gpa).mapped);
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, gpa, size, 0, &out), 0);
+	pf_test_expect_range(test, &out, gpa + size, 0);
+
+	for (a = gpa; a < gpa + size; a += PAGE_SIZE) {
+		map = pf_test_lookup(test, a);
+		KUNIT_EXPECT_TRUE_MSG(test, map.mapped, "gpa 0x%llx", a);
+	}
+	/* Neighbours stay unmapped unless a block around the range covers them. */
+	first = pf_test_lookup(test, gpa);
+	last = pf_test_lookup(test, gpa + size - PAGE_SIZE);
+	KUNIT_ASSERT_GE(test, first.size, PAGE_SIZE);
+	KUNIT_ASSERT_GE(test, last.size, PAGE_SIZE);
+	if (gpa - PAGE_SIZE < ALIGN_DOWN(gpa, first.size))
+		KUNIT_EXPECT_FALSE(test, pf_test_lookup(test, gpa - PAGE_SIZE).mapped);
+	if (gpa + size >= ALIGN_DOWN(gpa + size - PAGE_SIZE, last.size) + last.size)
+		KUNIT_EXPECT_FALSE(test, pf_test_lookup(test, gpa + size).mapped);
+}
+
+static void pf_test_second_call_changes_nothing(struct kunit *test)
+{
+	u64 gpa = PF_TEST_SLOT_GPA, size = SZ_32K, a;
+	struct kvm_pre_fault_mapping before[SZ_32K / PAGE_SIZE], after;
+	struct kvm_pre_fault_memory out;
+	int i;
+
+	pf_test_require_feature(test);
+	KUNIT_ASSERT_EQ(test, pf_test_prefault(test, gpa, size, 0, &out), 0);
+	for (i = 0, a = gpa; a < gpa + size; a += PAGE_SIZE, i++)
+		before[i] = pf_test_lookup(test, a);
+
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, gpa, size, 0, &out), 0);
+	pf_test_expect_range(test, &out, gpa + size, 0);
+	for (i = 0, a = gpa; a < gpa + size; a += PAGE_SIZE, i++) {
+		after = pf_test_lookup(test, a);
+		KUNIT_EXPECT_TRUE(test, after.mapped);
+		KUNIT_EXPECT_EQ(test, after.mapped, before[i].mapped);
+		KUNIT_EXPECT_EQ(test, after.writable, before[i].writable);
+		KUNIT_EXPECT_EQ(test, after.size, before[i].size);
+	}
+}
+
+static void pf_test_readonly_slot(struct kunit *test)
+{
+	struct pf_test_vm *vm = test->priv;
+	struct kvm_pre_fault_memory out;
+	struct kvm_pre_fault_mapping map;
+	unsigned long hva;
+	u64 a;
+
+	pf_test_require_feature(test);
+	hva = pf_test_mmap(test, NULL, PF_TEST_RO_SIZE, MAP_ANONYMOUS | MAP_PRIVATE);
+	/* Writable host pages: only the slot's flag may make the mapping read-only. */
+	KUNIT_ASSERT_EQ(test, clear_user((void __user *)hva, PF_TEST_RO_SIZE), 0);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_RO_SLOT, KVM_MEM_READONLY,
+					       PF_TEST_RO_GPA, PF_TEST_RO_SIZE, hva), 0);
+
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, PF_TEST_RO_GPA, PF_TEST_RO_SIZE, 0, &out), 0);
+	pf_test_expect_range(test, &out, PF_TEST_RO_GPA + PF_TEST_RO_SIZE, 0);
+	for (a = PF_TEST_RO_GPA; a < PF_TEST_RO_GPA + PF_TEST_RO_SIZE; a += PAGE_SIZE) {
+		map = pf_test_lookup(test, a);
+		KUNIT_EXPECT_TRUE_MSG(test, map.mapped, "gpa 0x%llx", a);
+		KUNIT_EXPECT_FALSE_MSG(test, map.writable, "gpa 0x%llx", a);
+	}
+}
+
+static void pf_test_hugetlb_block(struct kunit *test)
+{
+	struct pf_test_vm *vm = test->priv;
+	struct kvm_pre_fault_memory out;
+	struct kvm_pre_fault_mapping map;
+	u64 gpa = PF_TEST_HUGE_GPA;
+	unsigned long hva;
+
+	pf_test_require_feature(test);
+	/* Needs 2 MiB pages reserved with hugepages= on the command line. */
+	hva = pf_test_mmap(test, NULL, PF_TEST_HUGE_SIZE,
+			   MAP_ANONYMOUS | MAP_PRIVATE | MAP_HUGETLB | MAP_HUGE_2MB);
+	KUNIT_ASSERT_TRUE(test, IS_ALIGNED(hva, SZ_2M));
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_HUGE_SLOT, 0, gpa,
+					       PF_TEST_HUGE_SIZE, hva), 0);
+
+	/* 4 KiB inside the first block: the whole request is done... */
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, gpa + SZ_1M, PAGE_SIZE, 0, &out), 0);
+	pf_test_expect_range(test, &out, gpa + SZ_1M + PAGE_SIZE, 0);
+	/* ...by one 2 MiB block, which also covers what lies below gpa. */
+	map = pf_test_lookup(test, gpa + SZ_1M);
+	KUNIT_EXPECT_TRUE(test, map.mapped);
+	KUNIT_EXPECT_EQ(test, map.size, SZ_2M);
+	KUNIT_EXPECT_TRUE(test, pf_test_lookup(test, gpa).mapped);
+
+	/*
+	 * From just inside the second block: progress runs to the block's end,
+	 * which is the slot's end, and the page beyond has no memslot.
+	 */
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, gpa + SZ_2M + PAGE_SIZE, SZ_2M, 0, &out), 0);
+	pf_test_expect_range(test, &out, gpa + SZ_4M, PAGE_SIZE);
+	map = pf_test_lookup(test, gpa + SZ_2M);
+	KUNIT_EXPECT_TRUE(test, map.mapped);
+	KUNIT_EXPECT_EQ(test, map.size, SZ_2M);
+}
+
+static void pf_test_dirty_logging(struct kunit *test)
+{
+	struct pf_test_vm *vm = test->priv;
+	u64 gpa = PF_TEST_SLOT_GPA + SZ_1M, size = SZ_16K, a;
+	struct kvm_pre_fault_memory out;
+	struct kvm_pre_fault_mapping map;
+	struct kvm_memory_slot *slot;
+	int idx;
+
+	pf_test_require_feature(test);
+	/* Writable host pages, so that only dirty logging decides. */
+	KUNIT_ASSERT_EQ(test, clear_user((void __user *)vm->hva, PF_TEST_SLOT_SIZE), 0);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, 0, KVM_MEM_LOG_DIRTY_PAGES,
+					       PF_TEST_SLOT_GPA, PF_TEST_SLOT_SIZE,
+					       vm->hva), 0);
+
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, gpa, size, 0, &out), 0);
+	pf_test_expect_range(test, &out, gpa + size, 0);
+
+	idx = srcu_read_lock(&vm->kvm->srcu);
+	slot = gfn_to_memslot(vm->kvm, gpa_to_gfn(gpa));
+	KUNIT_ASSERT_NOT_NULL(test, slot);
+	for (a = gpa; a < gpa + size; a += PAGE_SIZE) {
+		map = pf_test_lookup(test, a);
+		KUNIT_EXPECT_TRUE_MSG(test, map.mapped, "gpa 0x%llx", a);
+		KUNIT_EXPECT_EQ_MSG(test, map.size, PAGE_SIZE, "gpa 0x%llx", a);
+		KUNIT_EXPECT_EQ_MSG(test, map.writable,
+				    PF_TEST_DIRTY_LOG_READ_FAULT_WRITABLE, "gpa 0x%llx", a);
+		KUNIT_EXPECT_EQ_MSG(test,
+				    test_bit(gpa_to_gfn(a) - slot->base_gfn, slot->dirty_bitmap),
+				    PF_TEST_DIRTY_LOG_READ_FAULT_WRITABLE, "gpa 0x%llx", a);
+	}
+	srcu_read_unlock(&vm->kvm->srcu, idx);
+}
+
+static void pf_test_signal_pending(struct kunit *test)
+{
+	struct kvm_pre_fault_memory out;
+	long r;
+
+	pf_test_require_feature(test);
+	/* Kthreads ignore signals unless they allow them. */
+	allow_signal(SIGUSR1);
+	send_sig(SIGUSR1, current, 0);
+	r = pf_test_prefault(test, PF_TEST_SLOT_GPA, SZ_64K, 0, &out);
+	flush_signals(current);
+	disallow_signal(SIGUSR1);
+
+	KUNIT_EXPECT_EQ(test, r, -EINTR);
+	pf_test_expect_range(test, &out, PF_TEST_SLOT_GPA, SZ_64K);
+	KUNIT_EXPECT_FALSE(test, pf_test_lookup(test, PF_TEST_SLOT_GPA).mapped);
+}
+
+static void pf_test_dead_vm(struct kunit *test)
+{
+	struct pf_test_vm *vm = test->priv;
+	struct kvm_pre_fault_memory out;
+
+	pf_test_require_feature(test);
+	kvm_vm_dead(vm->kvm);
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, PF_TEST_SLOT_GPA, SZ_64K, 0, &out), -EIO);
+	pf_test_expect_range(test, &out, PF_TEST_SLOT_GPA, SZ_64K);
+}
+
+struct pf_test_race {
+	struct kvm *kvm;
+	struct mm_struct *mm;
+	unsigned long hva;
+	int error;
+	bool done;
+	struct completion finished;
+};
+
+/* Deletes and re-creates the race slot, as a VMM thread would. */
+static int pf_test_race_deleter(void *data)
+{
+	struct pf_test_race *race = data;
+	struct kvm_userspace_memory_region2 region = {
+		.slot = PF_TEST_RACE_SLOT,
+		.guest_phys_addr = PF_TEST_RACE_GPA,
+		.userspace_addr = race->hva,
+	};
+	int i, r = 0;
+
+	kthread_use_mm(race->mm);
+	for (i = 0; i < PF_TEST_RACE_CYCLES && !r; i++) {
+		region.memory_size = 0;
+		r = kvm_set_memory_region(race->kvm, &region);
+		if (!r) {
+			region.memory_size = PF_TEST_RACE_SIZE;
+			r = kvm_set_memory_region(race->kvm, &region);
+		}
+	}
+	kthread_unuse_mm(race->mm);
+	race->error = r;
+	WRITE_ONCE(race->done, true);
+	complete(&race->finished);
+	return 0;
+}
+
+static void pf_test_concurrent_delete(struct kunit *test)
+{
+	struct pf_test_vm *vm = test->priv;
+	struct pf_test_race race = { .kvm = vm->kvm, .mm = current->mm };
+	unsigned int ok = 0, enoent = 0, eagain = 0, other = 0;
+	struct kvm_pre_fault_memory out;
+	struct task_struct *deleter;
+	long r, bad = 0;
+
+	pf_test_require_feature(test);
+	race.hva = pf_test_mmap(test, NULL, PF_TEST_RACE_SIZE, MAP_ANONYMOUS | MAP_PRIVATE);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_RACE_SLOT, 0, PF_TEST_RACE_GPA,
+					       PF_TEST_RACE_SIZE, race.hva), 0);
+	init_completion(&race.finished);
+
+	deleter = kthread_run(pf_test_race_deleter, &race, "kvm_pf_deleter");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(deleter));
+	while (!READ_ONCE(race.done)) {
+		r = pf_test_prefault(test, PF_TEST_RACE_GPA, PF_TEST_RACE_SIZE, 0, &out);
+		if (r == 0) {
+			ok++;
+		} else if (r == -ENOENT) {
+			enoent++;
+		} else if (r == -EAGAIN) {
+			eagain++;
+		} else {
+			other++;
+			bad = r;
+		}
+		/* Whatever happened, the range moved by exactly what was done. */
+		KUNIT_EXPECT_EQ(test, out.gpa + out.size, PF_TEST_RACE_GPA + PF_TEST_RACE_SIZE);
+		if (r)
+			pf_test_expect_range(test, &out, PF_TEST_RACE_GPA, PF_TEST_RACE_SIZE);
+		/* Let the update's SRCU grace period run, as a return to user would. */
+		cond_resched();
+	}
+	wait_for_completion(&race.finished);
+
+	kunit_info(test, "%u calls: %u ok, %u -ENOENT, %u -EAGAIN, %u other",
+		   ok + enoent + eagain + other, ok, enoent, eagain, other);
+	KUNIT_EXPECT_EQ(test, race.error, 0);
+	KUNIT_EXPECT_EQ_MSG(test, other, 0, "undocumented result %ld", bad);
+	KUNIT_EXPECT_GT(test, ok + enoent + eagain, 0);
+
+	/* Once the slot is back for good, a pre-fault maps all of it. */
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, PF_TEST_RACE_GPA, PF_TEST_RACE_SIZE,
+					       0, &out), 0);
+	pf_test_expect_range(test, &out, PF_TEST_RACE_GPA + PF_TEST_RACE_SIZE, 0);
 }
 
 static struct kunit_case pf_test_cases[] = {
 	KUNIT_CASE(pf_test_fixture_vm),
 	KUNIT_CASE(pf_test_cap_on_vm),
 	KUNIT_CASE(pf_test_cap_on_dev),
+	KUNIT_CASE(pf_test_cap_matches_ioctl),
+	KUNIT_CASE_PARAM(pf_test_invalid_range, pf_test_bad_range_gen_params),
+	KUNIT_CASE(pf_test_outside_slots),
+	KUNIT_CASE(pf_test_beyond_gpa_width),
+	KUNIT_CASE(pf_test_straddles_slot_end),
+	KUNIT_CASE(pf_test_inside_slot),
+	KUNIT_CASE(pf_test_second_call_changes_nothing),
+	KUNIT_CASE(pf_test_readonly_slot),
+	KUNIT_CASE(pf_test_hugetlb_block),
+	KUNIT_CASE(pf_test_dirty_logging),
+	KUNIT_CASE(pf_test_signal_pending),
+	KUNIT_CASE(pf_test_dead_vm),
+	KUNIT_CASE_SLOW(pf_test_concurrent_delete),
 	{}
 };
 
@@ -160,4 +656,5 @@ static struct kunit_suite pf_test_suite = {
 	.init = pf_test_init,
 	.test_cases = pf_test_cases,
 };
+
 kunit_test_suite(pf_test_suite);

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * x86's side of the KVM_PRE_FAULT_MEMORY contract (linux/kvm_pre_fault.h)
+ * beyond the mapping itself, which is kvm_arch_vcpu_pre_fault_memory() in
+ * mmu.c: per-VM support, the address limit, and the KUnit lookup hook.
+ */
+#include <linux/kvm_host.h>
+#include <linux/kvm_pre_fault.h>
+
+#include "mmu.h"
+#include "mmu_internal.h"
+#include "spte.h"
+#include "tdp_mmu.h"
+
+bool kvm_arch_pre_fault_supported(struct kvm *kvm)
+{
+	/*
+	 * Shadow paging indexes its faults by guest virtual address, so only
+	 * a two-dimensional MMU can be told to map a GPA.  VM types whose
+	 * memory is not ready until launch (SEV-SNP) allow it only then.
+	 */
+	return tdp_enabled && (!kvm || kvm->arch.pre_fault_allowed);
+}
+
+gpa_t kvm_arch_pre_fault_gpa_limit(struct kvm_vcpu *vcpu)
+{
+	/* What the guest can address, and NPT/EPT can map for it. */
+	return min(BIT_ULL(vcpu->arch.maxphyaddr),
+		   gfn_to_gpa(kvm_mmu_max_gfn() + 1));
+}
+
+#if IS_ENABLED(CONFIG_KVM_PRE_FAULT_KUNIT_TEST)
+int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
+				    struct kvm_pre_fault_mapping *map)
+{
+	u64 sptes[PT64_ROOT_MAX_LEVEL + 1];
+	int leaf, root_level;
+
+	/* Pre-fault maps into the TDP MMU's root; nothing else is looked at. */
+	if (!tdp_mmu_enabled || vcpu->arch.mmu->page_fault != kvm_tdp_page_fault)
+		return -EOPNOTSUPP;
+
+	*map = (struct kvm_pre_fault_mapping){};
+	if (!VALID_PAGE(vcpu->arch.mmu->root.hpa))
+		return 0;
+
+	kvm_tdp_mmu_walk_lockless_begin();
+	leaf = kvm_tdp_mmu_get_walk(vcpu, gpa, sptes, &root_level);
+	kvm_tdp_mmu_walk_lockless_end();
+
+	if (leaf < 0 || !is_shadow_present_pte(sptes[leaf]) ||
+	    !is_last_spte(sptes[leaf], leaf))
+		return 0;
+	map->mapped = true;
+	map->writable = is_writable_pte(sptes[leaf]);
+	map->size = KVM_HPAGE_SIZE(leaf);
+	return 0;
+}
+#endif

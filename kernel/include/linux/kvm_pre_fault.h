@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * KVM_PRE_FAULT_MEMORY: the contract between the generic loop in
+ * virt/kvm/pre_fault.c and an architecture's second-stage MMU.
+ *
+ * See Documentation/virt/kvm/pre-fault-porting.rst for how to port it.
+ */
+#ifndef __LINUX_KVM_PRE_FAULT_H
+#define __LINUX_KVM_PRE_FAULT_H
+
+#include <linux/kvm_types.h>
+#include <linux/types.h>
+
+struct kvm;
+struct kvm_vcpu;
+struct kvm_pre_fault_memory;
+
+/**
+ * kvm_arch_vcpu_pre_fault_memory() - map the start of a pre-fault range
+ * @vcpu: the vCPU the ioctl was issued on; loaded, with kvm->srcu held
+ * @range: @range->gpa is page aligned and inside a memslot that is not
+ *	being deleted or moved; @range->size (non-zero) bounds the answer
+ *
+ * Map @range->gpa in the VM's second stage as the guest's own first read of
+ * it would, through the arch's normal fault path.  Do not modify @range.
+ * May sleep.  Must not wait for anything that only a memslot update can
+ * change: when kvm_pre_fault_must_yield() says so, return -EAGAIN so that
+ * the caller drops kvm->srcu, which the update waits for.
+ *
+ * Return: the number of bytes now mapped from @range->gpa, between
+ * PAGE_SIZE and @range->size: with a block mapping, up to the end of the
+ * block that contains @range->gpa.  Or a negative errno: -EAGAIN as above,
+ * -EINTR on a pending signal, -ENOENT when the fault path would exit to
+ * userspace (no memory behind the GPA), -EFAULT or -EHWPOISON when the host
+ * memory cannot be faulted in, -EOPNOTSUPP when this VM cannot be served,
+ * -ENOMEM.  The arch never returns 0.
+ */
+long kvm_arch_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
+				    struct kvm_pre_fault_memory *range);
+
+/**
+ * kvm_arch_pre_fault_supported() - whether pre-fault works for a VM
+ * @kvm: the VM, or NULL for what /dev/kvm reports (the default VM type)
+ *
+ * Answers KVM_CAP_PRE_FAULT_MEMORY on /dev/kvm and on each VM fd, and gates
+ * the ioctl (-EOPNOTSUPP).  The answer for a VM may change once, from false
+ * to true (e.g. when a confidential VM's launch is finalised).
+ *
+ * Return: true when KVM_PRE_FAULT_MEMORY can serve @kvm.
+ */
+bool kvm_arch_pre_fault_supported(struct kvm *kvm);
+
+/**
+ * kvm_arch_pre_fault_gpa_limit() - end of the vCPU's guest-physical space
+ * @vcpu: the vCPU the ioctl was issued on
+ *
+ * Return: the first guest-physical address the vCPU cannot address; a range
+ * that reaches beyond it is refused with -EINVAL.
+ */
+gpa_t kvm_arch_pre_fault_gpa_limit(struct kvm_vcpu *vcpu);
+
+/**
+ * struct kvm_pre_fault_mapping - how one GPA is mapped in the second stage
+ * @mapped: a valid leaf entry translates the GPA
+ * @writable: the leaf entry allows guest writes
+ * @size: bytes the leaf maps (PAGE_SIZE, or a block size such as 2 MiB)
+ */
+struct kvm_pre_fault_mapping {
+	bool mapped;
+	bool writable;
+	u64 size;
+};
+
+/**
+ * kvm_arch_pre_fault_test_mapping() - test hook: look up a GPA's mapping
+ * @vcpu: a vCPU of the VM; the lookup uses the stage 2 it pre-faults into
+ * @gpa: the guest-physical address to look up
+ * @map: filled in on success
+ *
+ * Only built for CONFIG_KVM_PRE_FAULT_KUNIT_TEST: the conformance suite
+ * uses it to see what a pre-fault installed.  Takes whatever lock the
+ * arch's page-table walk needs.
+ *
+ * Return: 0, or -EOPNOTSUPP when the arch cannot look (the case then skips).
+ */
+int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
+				    struct kvm_pre_fault_mapping *map);
+
+#ifdef CONFIG_KVM_PRE_FAULT_MEMORY
+bool kvm_pre_fault_must_yield(struct kvm_vcpu *vcpu, gpa_t gpa);
+long kvm_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
+			       struct kvm_pre_fault_memory *range);
+int kvm_vcpu_ioctl_pre_fault_memory(struct kvm_vcpu *vcpu, void __user *argp);
+int kvm_pre_fault_capability(struct kvm *kvm);
+#else
+static inline int kvm_vcpu_ioctl_pre_fault_memory(struct kvm_vcpu *vcpu,
+						  void __user *argp)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline int kvm_pre_fault_capability(struct kvm *kvm)
+{
+	return 0;
+}
+#endif
+
+#endif /* __LINUX_KVM_PRE_FAULT_H */

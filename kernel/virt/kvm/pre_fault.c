@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KVM_PRE_FAULT_MEMORY: the one loop every architecture shares.
+ *
+ * The loop validates the range, gates it per VM, and calls the arch's
+ * kvm_arch_vcpu_pre_fault_memory() once per mapping until the range is
+ * done, a signal arrives, or the arch reports an error.  Userspace learns
+ * how far it got from the updated range: an errno comes back only when
+ * nothing was processed, so every call either makes progress or says why
+ * it could not.
+ */
+#include <linux/kvm_host.h>
+#include <linux/kvm_pre_fault.h>
+#include <linux/sched/signal.h>
+#include <linux/uaccess.h>
+
+/**
+ * kvm_pre_fault_must_yield() - whether a pre-fault must drop kvm->srcu
+ * @vcpu: the pre-faulting vCPU
+ * @gpa: the address being mapped
+ *
+ * Deleting or moving a memslot first publishes the slot marked
+ * KVM_MEMSLOT_INVALID, then publishes the final memslots; each time the new
+ * memslots carry KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS while the updater waits
+ * in synchronize_srcu() for every reader, a pre-fault included.  A fault
+ * path that retries until the slot is valid again, or until its page-table
+ * root is rebuilt, would wait forever for that reader.  Arch retry loops
+ * call this and return -EAGAIN when it is true.
+ *
+ * Context: kvm->srcu held for read.
+ * Return: true when retrying under kvm->srcu cannot make progress.
+ */
+bool kvm_pre_fault_must_yield(struct kvm_vcpu *vcpu, gpa_t gpa)
+{
+	struct kvm_memory_slot *slot;
+
+	if (kvm_vcpu_memslots(vcpu)->generation & KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS)
+		return true;
+	slot = kvm_vcpu_gfn_to_memslot(vcpu, gpa_to_gfn(gpa));
+	return slot && (slot->flags & KVM_MEMSLOT_INVALID);
+}
+EXPORT_SYMBOL_GPL(kvm_pre_fault_must_yield);
+
+/* One arch call: bytes mapped from range->gpa, or a negative errno. */
+static long kvm_pre_fault_step(struct kvm_vcpu *vcpu,
+			       struct kvm_pre_fault_memory *range)
+{
+	long r;
+
+	if (signal_pending(current))
+		return -EINTR;
+	if (vcpu->kvm->vm_dead)
+		return -EIO;
+	if (kvm_pre_fault_must_yield(vcpu, range->gpa))
+		return -EAGAIN;
+	if (!kvm_vcpu_gfn_to_memslot(vcpu, gpa_to_gfn(range->gpa)))
+		return -ENOENT;
+
+	r = kvm_arch_vcpu_pre_fault_memory(vcpu, range);
+	/* An arch that maps nothing, or more than asked, breaks the loop. */
+	if (WARN_ON_ONCE(r == 0 || r > (long)range->size))
+		return -EIO;
+	return r;
+}
+
+/**
+ * kvm_vcpu_pre_fault_memory() - pre-fault a guest-physical range
+ * @vcpu: the vCPU the ioctl was issued on
+ * @range: in: the range; out: what is left of it
+ *
+ * Return: 0 when at least one page was processed, @range advanced by
+ * exactly the bytes processed; otherwise a negative errno with @range
+ * unchanged: -EINVAL (flags, alignment, overflow, beyond the vCPU's
+ * guest-physical address space), -EOPNOTSUPP (not for this VM), -EIO (VM
+ * dead or bugged), -EINTR (signal), -EAGAIN (a memslot update is in
+ * progress: retry), -ENOENT (no memslot or no memory at @range->gpa), or
+ * what the arch's fault path reports.  An error met after progress is not
+ * lost: the next call, starting where this one stopped, reports it.
+ */
+long kvm_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
+			       struct kvm_pre_fault_memory *range)
+{
+	u64 full_size = range->size;
+	long r;
+	int idx;
+
+	if (range->flags)
+		return -EINVAL;
+	if (!PAGE_ALIGNED(range->gpa) || !PAGE_ALIGNED(range->size) ||
+	    range->gpa + range->size <= range->gpa)
+		return -EINVAL;
+	if (!kvm_arch_pre_fault_supported(vcpu->kvm))
+		return -EOPNOTSUPP;
+	if (range->gpa + range->size > kvm_arch_pre_fault_gpa_limit(vcpu))
+		return -EINVAL;
+
+	vcpu_load(vcpu);
+	idx = srcu_read_lock(&vcpu->kvm->srcu);
+	do {
+		r = kvm_pre_fault_step(vcpu, range);
+		if (r < 0)
+			break;
+		range->gpa += r;
+		range->size -= r;
+		cond_resched();
+	} while (range->size);
+	srcu_read_unlock(&vcpu->kvm->srcu, idx);
+	vcpu_put(vcpu);
+
+	return range->size == full_size ? r : 0;
+}
+EXPORT_SYMBOL_GPL(kvm_vcpu_pre_fault_memory);
+
+/**
+ * kvm_vcpu_ioctl_pre_fault_memory() - the KVM_PRE_FAULT_MEMORY vCPU ioctl
+ * @vcpu: the vCPU, its mutex held
+ * @argp: userspace's struct kvm_pre_fault_memory, updated in place
+ *
+ * Return: as kvm_vcpu_pre_fault_memory(), or -EFAULT when @argp cannot be
+ * read or written back.
+ */
+int kvm_vcpu_ioctl_pre_fault_memory(struct kvm_vcpu *vcpu, void __user *argp)
+{
+	struct kvm_pre_fault_memory range;
+	long r;
+
+	if (copy_from_user(&range, argp, sizeof(range)))
+		return -EFAULT;
+	r = kvm_vcpu_pre_fault_memory(vcpu, &range);
+	/* Userspace resumes from the leftover range, even after an error. */
+	if (copy_to_user(argp, &range, sizeof(range)))
+		return -EFAULT;
+	return r;
+}
+
+/**
+ * kvm_pre_fault_capability() - KVM_CAP_PRE_FAULT_MEMORY for a VM
+ * @kvm: the VM asked, or NULL when /dev/kvm is asked
+ *
+ * Return: 1 when KVM_PRE_FAULT_MEMORY works for @kvm, 0 otherwise.
+ */
+int kvm_pre_fault_capability(struct kvm *kvm)
+{
+	return kvm_arch_pre_fault_supported(kvm);
+}
