@@ -93,6 +93,12 @@ long kvm_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 int kvm_vcpu_ioctl_pre_fault_memory(struct kvm_vcpu *vcpu, void __user *argp);
 int kvm_pre_fault_capability(struct kvm *kvm);
 #else
+/* Without the feature nothing calls the arch's mapping function. */
+static inline bool kvm_pre_fault_must_yield(struct kvm_vcpu *vcpu, gpa_t gpa)
+{
+	return false;
+}
+
 static inline int kvm_vcpu_ioctl_pre_fault_memory(struct kvm_vcpu *vcpu,
 						  void __user *argp)
 {
