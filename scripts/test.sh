@@ -40,6 +40,12 @@ for a in $arches; do
 	test_boot "$a" "" ""
 done
 
+if wants arm64; then
+	# The same kernel with KVM's hypervisor at EL2 and the host at EL1.
+	test_boot arm64 "" nvhe KERNEL_ARGS=kvm-arm.mode=nvhe \
+		"KVM_READY=kvm \[1\]: Hyp nVHE mode initialized successfully"
+fi
+
 if wants x86_64; then
 	# Nested paging off: KVM works, but the capability must read 0 and
 	# the pre-fault cases must report the feature as not enabled.

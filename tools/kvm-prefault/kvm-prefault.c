@@ -44,16 +44,13 @@ static void row(const char *what, const char *fmt, ...)
 
 static int probe(void)
 {
-	struct kvm_pre_fault_memory range = {
-		.gpa = VM_DATA_GPA, .size = PROBE_SLOT_SIZE,
-	};
-	uint64_t page = sysconf(_SC_PAGESIZE), calls = 0;
+	uint64_t page = sysconf(_SC_PAGESIZE), calls, remaining;
 	int64_t exits_before, exits_after;
 	uint32_t expect, got;
 	struct utsname uts;
 	double t0, t1;
 	struct vm vm;
-	int r, err = 0;
+	int r;
 
 	uname(&uts);
 	if (vm_create(&vm) || vm_add_data_slot(&vm, PROBE_SLOT_SIZE, 0)) {
@@ -69,23 +66,16 @@ static int probe(void)
 
 	expect = vm_fill_data(&vm, page);
 	t0 = now();
-	while (range.size) {
-		calls++;
-		r = ioctl(vm.vcpu_fd, KVM_PRE_FAULT_MEMORY, &range);
-		if (r && errno != EINTR && errno != EAGAIN) {
-			err = errno;
-			break;
-		}
-	}
+	r = vm_prefault(&vm, VM_DATA_GPA, PROBE_SLOT_SIZE, &remaining, &calls);
 	t1 = now();
-	if (err)
+	if (r)
 		row("KVM_PRE_FAULT_MEMORY, 64 MiB slot", "-1 %s (%s)",
-		    strerrorname_np(err), strerror(err));
+		    strerrorname_np(-r), strerror(-r));
 	else
 		row("KVM_PRE_FAULT_MEMORY, 64 MiB slot", "0 after %llu calls",
 		    (unsigned long long)calls);
 	row("bytes mapped", "%llu of %llu",
-	    (unsigned long long)(PROBE_SLOT_SIZE - range.size),
+	    (unsigned long long)(PROBE_SLOT_SIZE - remaining),
 	    (unsigned long long)PROBE_SLOT_SIZE);
 	row("pre-fault time", "%.6f s", t1 - t0);
 

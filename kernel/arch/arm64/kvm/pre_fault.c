@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * arm64 stage-2 backend of KVM_PRE_FAULT_MEMORY (linux/kvm_pre_fault.h).
+ *
+ * A pre-fault is the guest's first read of a page, minus the exit: it is
+ * handed to the normal stage-2 fault path, user_mem_abort(), as a read
+ * translation fault, so that hugetlb and THP blocks, MTE tag sanitising,
+ * dirty logging, read-only memslots, device memory and poisoned pages are
+ * treated exactly as the guest's own fault would be.
+ */
+#include <linux/kvm_host.h>
+#include <linux/kvm_pre_fault.h>
+#include <linux/sched/signal.h>
+
+#include <asm/kvm_mmu.h>
+#include <asm/kvm_pgtable.h>
+
+/*
+ * The leaf mapping @ipa in @mmu: its size in bytes (0 when @ipa is not
+ * mapped) and, through @pte, the entry itself.
+ */
+static u64 pre_fault_lookup(struct kvm *kvm, struct kvm_s2_mmu *mmu,
+			    phys_addr_t ipa, kvm_pte_t *pte)
+{
+	s8 level;
+	int r;
+
+	read_lock(&kvm->mmu_lock);
+	r = kvm_pgtable_get_leaf(mmu->pgt, ipa, pte, &level);
+	read_unlock(&kvm->mmu_lock);
+	if (r || !kvm_pte_valid(*pte))
+		return 0;
+	return kvm_granule_size(level);
+}
+
+long kvm_arch_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
+				    struct kvm_pre_fault_memory *range)
+{
+	struct kvm *kvm = vcpu->kvm;
+	/*
+	 * A read translation fault on the VM's canonical stage 2: gpa is a
+	 * memslot IPA even when the vCPU runs a nested guest, whose shadow
+	 * stage 2 (vcpu->arch.hw_mmu) pre-faulting must not populate.
+	 */
+	struct kvm_s2_fault_desc fault = {
+		.ipa = range->gpa,
+		.mmu = &kvm->arch.mmu,
+	};
+	gfn_t gfn = gpa_to_gfn(range->gpa);
+	struct kvm_memory_slot *memslot;
+	unsigned long hva;
+	u64 size, end;
+	kvm_pte_t pte;
+	int r;
+
+	memslot = gfn_to_memslot(kvm, gfn);
+	hva = gfn_to_hva_memslot_prot(memslot, gfn, NULL);
+	/* Where the guest's access would exit to userspace (MMIO). */
+	if (kvm_is_error_hva(hva))
+		return -ENOENT;
+
+	/*
+	 * A valid leaf is counted as done without replaying the fault.  An
+	 * mmu_notifier invalidation racing the mapping makes the fault path
+	 * return -EAGAIN with nothing mapped: retry then, unless the retry
+	 * could only succeed once this caller drops kvm->srcu.
+	 */
+	while (!(size = pre_fault_lookup(kvm, fault.mmu, range->gpa, &pte))) {
+		r = user_mem_abort(vcpu, &fault, NULL, memslot, hva);
+		if (r && r != -EAGAIN)
+			return r;
+		if (signal_pending(current))
+			return -EINTR;
+		if (kvm_pre_fault_must_yield(vcpu, range->gpa))
+			return -EAGAIN;
+		cond_resched();
+	}
+
+	end = ALIGN_DOWN(range->gpa, size) + size;
+	return min(range->size, end - range->gpa);
+}
+
+bool kvm_arch_pre_fault_supported(struct kvm *kvm)
+{
+	/* The host cannot map into a protected VM's stage 2 (pKVM). */
+	return !kvm || !kvm_vm_is_protected(kvm);
+}
+
+gpa_t kvm_arch_pre_fault_gpa_limit(struct kvm_vcpu *vcpu)
+{
+	return kvm_phys_size(&vcpu->kvm->arch.mmu);
+}
+
+#if IS_ENABLED(CONFIG_KVM_PRE_FAULT_KUNIT_TEST)
+int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
+				    struct kvm_pre_fault_mapping *map)
+{
+	kvm_pte_t pte;
+
+	*map = (struct kvm_pre_fault_mapping){};
+	map->size = pre_fault_lookup(vcpu->kvm, &vcpu->kvm->arch.mmu, gpa, &pte);
+	map->mapped = map->size != 0;
+	map->writable = map->mapped &&
+			(kvm_pgtable_stage2_pte_prot(pte) & KVM_PGTABLE_PROT_W);
+	return 0;
+}
+#endif
