@@ -46,6 +46,12 @@ if wants arm64; then
 		"KVM_READY=kvm \[1\]: Hyp nVHE mode initialized successfully"
 fi
 
+if wants riscv64; then
+	# The same kernel on the smallest G-stage layout, Sv39x4.
+	test_boot riscv64 "" sv39 KERNEL_ARGS=kvm.gstage_max_levels=3 \
+		"KVM_READY=kvm \[1\]: using Sv39x4 G-stage page table format"
+fi
+
 if wants x86_64; then
 	# Nested paging off: KVM works, but the capability must read 0 and
 	# the pre-fault cases must report the feature as not enabled.

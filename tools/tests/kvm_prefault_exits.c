@@ -15,11 +15,21 @@
 
 #define SLOT_SIZE	(64ULL << 20)
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE	23
+#endif
+
+enum backing {
+	SMALL_PAGES,	/* THP off: one stage-2 fault per 4 KiB page */
+	THP,		/* THP on, populated writable: 2 MiB host pages */
+};
+
 /*
  * Exits taken by a fresh VM's guest reading every page of the slot, after
  * pre-faulting it when @prefault; -1 on a failure, which is reported.
  */
-static int64_t guest_read_exits(struct ktap *t, int prefault, uint64_t page)
+static int64_t guest_read_exits(struct ktap *t, int prefault, enum backing backing,
+				uint64_t page)
 {
 	uint64_t remaining = 0, calls = 0;
 	int64_t before = -1, after = -1;
@@ -29,11 +39,15 @@ static int64_t guest_read_exits(struct ktap *t, int prefault, uint64_t page)
 
 	r = vm_create(&vm);
 	r = r ? r : vm_add_data_slot(&vm, SLOT_SIZE, 0);
-	/* 4 KiB host pages, so that each guest page is one stage-2 fault. */
-	if (!r && madvise(vm.data, SLOT_SIZE, MADV_NOHUGEPAGE))
+	/* 4 KiB host pages make each guest page one stage-2 fault. */
+	if (!r && madvise(vm.data, SLOT_SIZE,
+			  backing == THP ? MADV_HUGEPAGE : MADV_NOHUGEPAGE))
 		r = -errno;
-	if (!ktap_result(t, r == 0, prefault ? "vm_with_prefault" : "vm_without_prefault"))
-		ktap_diag("%s", vm.err);
+	if (!r && backing == THP && madvise(vm.data, SLOT_SIZE, MADV_POPULATE_WRITE))
+		r = -errno;
+	if (!ktap_result(t, r == 0, backing == THP ? "vm_thp_without_prefault" :
+			 prefault ? "vm_with_prefault" : "vm_without_prefault"))
+		ktap_diag("%s", r ? strerror(-r) : vm.err);
 	if (r)
 		goto out;
 	/* Host-written pages: the pre-fault maps them as a guest read would. */
@@ -51,6 +65,7 @@ static int64_t guest_read_exits(struct ktap *t, int prefault, uint64_t page)
 	r = vm_run_guest(&vm, VM_DATA_GPA, SLOT_SIZE, page, VM_GUEST_READ, &got);
 	after = vm_vcpu_stat(&vm, "exits");
 	if (!ktap_result(t, r == 0 && got == expect && before >= 0,
+			 backing == THP ? "guest_data_thp" :
 			 prefault ? "guest_data_after_prefault" : "guest_data_without_prefault"))
 		ktap_diag("%s; sum 0x%08x, expected 0x%08x", r ? vm.err : "data", got, expect);
 out:
@@ -61,7 +76,7 @@ out:
 int main(void)
 {
 	uint64_t page = sysconf(_SC_PAGESIZE), pages = SLOT_SIZE / page;
-	int64_t without, with;
+	int64_t without, with, thp;
 	struct ktap t;
 	struct vm vm;
 	int cap;
@@ -79,9 +94,10 @@ int main(void)
 		return 4;
 	}
 
-	ktap_plan(&t, 7);
-	without = guest_read_exits(&t, 0, page);
-	with = guest_read_exits(&t, 1, page);
+	ktap_plan(&t, 10);
+	without = guest_read_exits(&t, 0, SMALL_PAGES, page);
+	with = guest_read_exits(&t, 1, SMALL_PAGES, page);
+	thp = guest_read_exits(&t, 0, THP, page);
 	ktap_diag("guest reads %llu pages: %lld exits without pre-fault, %lld after",
 		  (unsigned long long)pages, (long long)without, (long long)with);
 	/*
@@ -92,6 +108,14 @@ int main(void)
 		ktap_diag("expected at least %llu", (unsigned long long)(pages / 16));
 	if (!ktap_result(&t, with >= 0 && with <= (int64_t)(pages / 100),
 			 "exits_after_prefault_at_most_1pct_of_pages"))
+		ktap_diag("expected at most %llu", (unsigned long long)(pages / 100));
+	/*
+	 * The guest's own faults on THP-backed memory map 2 MiB blocks: one
+	 * exit per block, well under 1% of the pages.
+	 */
+	ktap_diag("guest faults on THP-backed memory: %lld exits", (long long)thp);
+	if (!ktap_result(&t, thp >= 0 && thp <= (int64_t)(pages / 100),
+			 "guest_faults_on_thp_map_blocks"))
 		ktap_diag("expected at most %llu", (unsigned long long)(pages / 100));
 	return ktap_exit_code(&t);
 }

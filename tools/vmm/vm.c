@@ -255,26 +255,31 @@ int vm_create(struct vm *vm)
 	return 0;
 }
 
+#define VM_BLOCK_SIZE	(2ULL << 20)
+
 int vm_add_data_slot(struct vm *vm, uint64_t size, int mmap_flags)
 {
-	void *data;
+	uint64_t map_size = size + VM_BLOCK_SIZE;
+	char *map;
 
-	data = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | mmap_flags, -1, 0);
-	if (data == MAP_FAILED)
+	map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | mmap_flags, -1, 0);
+	if (map == MAP_FAILED)
 		return vm_fail(vm, -errno, "mmap %llu bytes of data",
 			       (unsigned long long)size);
-	vm->data = data;
+	vm->data_map = map;
+	vm->data_map_size = map_size;
+	vm->data = (void *)(((uintptr_t)map + VM_BLOCK_SIZE - 1) & ~(VM_BLOCK_SIZE - 1));
 	vm->data_size = size;
-	return vm_set_slot(vm, VM_DATA_SLOT, VM_DATA_GPA, size, data);
+	return vm_set_slot(vm, VM_DATA_SLOT, VM_DATA_GPA, size, vm->data);
 }
 
 void vm_destroy(struct vm *vm)
 {
 	if (vm->run)
 		munmap(vm->run, vm->run_size);
-	if (vm->data)
-		munmap(vm->data, vm->data_size);
+	if (vm->data_map)
+		munmap(vm->data_map, vm->data_map_size);
 	if (vm->stats_fd >= 0)
 		close(vm->stats_fd);
 	if (vm->vcpu_fd >= 0)
@@ -284,7 +289,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	vm->run = NULL;
-	vm->data = NULL;
+	vm->data = vm->data_map = NULL;
 	vm->stats_fd = vm->vcpu_fd = vm->vm_fd = vm->kvm_fd = -1;
 }
 

@@ -36,14 +36,19 @@ struct vm {
 	int stats_fd;		/* vCPU binary statistics, or -1 */
 	struct kvm_run *run;
 	size_t run_size;
-	void *data;		/* host mapping of the data slot */
+	void *data;		/* host memory of the data slot, 2 MiB aligned */
 	uint64_t data_size;
+	void *data_map;		/* the mapping @data was carved from */
+	uint64_t data_map_size;
 	char err[160];		/* why the last call failed */
 };
 
 /* Open /dev/kvm, create a VM, its code slot and vCPU 0; 0 or -errno. */
 int vm_create(struct vm *vm);
-/* Back VM_DATA_SLOT with @size bytes of anonymous memory; 0 or -errno. */
+/*
+ * Back VM_DATA_SLOT with @size bytes of anonymous memory, 2 MiB aligned so
+ * that the host can use transparent huge pages; 0 or -errno.
+ */
 int vm_add_data_slot(struct vm *vm, uint64_t size, int mmap_flags);
 void vm_destroy(struct vm *vm);
 

@@ -42,6 +42,11 @@
 #define PF_TEST_RACE_GPA	(4ULL * SZ_1G)
 #define PF_TEST_RACE_SIZE	SZ_2M
 #define PF_TEST_RACE_CYCLES	100
+#define PF_TEST_THP_SLOT	4		/* THP-backed anonymous memory */
+#define PF_TEST_THP_GPA		(8ULL * SZ_1G)
+#define PF_TEST_THP_LOG_SLOT	5		/* the same, logging dirty pages */
+#define PF_TEST_THP_LOG_GPA	(9ULL * SZ_1G)
+#define PF_TEST_THP_SIZE	SZ_4M
 
 /*
  * How each arch's fault path maps a read fault while the slot logs dirty
@@ -480,6 +485,53 @@ static void pf_test_hugetlb_block(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, map.size, SZ_2M);
 }
 
+/*
+ * 2 MiB-aligned anonymous memory that the host backs with transparent huge
+ * pages: written once, as MADV_POPULATE_WRITE would, with THP "always".
+ */
+static unsigned long pf_test_thp_mmap(struct kunit *test)
+{
+	unsigned long hva;
+
+	hva = pf_test_mmap(test, NULL, PF_TEST_THP_SIZE + SZ_2M,
+			   MAP_ANONYMOUS | MAP_PRIVATE);
+	hva = ALIGN(hva, SZ_2M);
+	KUNIT_ASSERT_EQ(test, clear_user((void __user *)hva, PF_TEST_THP_SIZE), 0);
+	return hva;
+}
+
+static void pf_test_thp_block(struct kunit *test)
+{
+	struct pf_test_vm *vm = test->priv;
+	struct kvm_pre_fault_memory out;
+	struct kvm_pre_fault_mapping map;
+	u64 gpa = PF_TEST_THP_GPA;
+
+	pf_test_require_feature(test);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_THP_SLOT, 0, gpa,
+					       PF_TEST_THP_SIZE, pf_test_thp_mmap(test)), 0);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_THP_LOG_SLOT,
+					       KVM_MEM_LOG_DIRTY_PAGES, PF_TEST_THP_LOG_GPA,
+					       PF_TEST_THP_SIZE, pf_test_thp_mmap(test)), 0);
+
+	/* One page in the middle of a THP: the whole 2 MiB block is mapped. */
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, gpa + SZ_1M, PAGE_SIZE, 0, &out), 0);
+	pf_test_expect_range(test, &out, gpa + SZ_1M + PAGE_SIZE, 0);
+	map = pf_test_lookup(test, gpa + SZ_1M);
+	KUNIT_EXPECT_TRUE(test, map.mapped);
+	KUNIT_EXPECT_EQ_MSG(test, map.size, SZ_2M, "no block for a THP-backed page");
+	KUNIT_EXPECT_TRUE(test, pf_test_lookup(test, gpa).mapped);
+
+	/* Dirty logging keeps the same kind of memory on 4 KiB pages. */
+	gpa = PF_TEST_THP_LOG_GPA;
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, gpa + SZ_1M, PAGE_SIZE, 0, &out), 0);
+	pf_test_expect_range(test, &out, gpa + SZ_1M + PAGE_SIZE, 0);
+	map = pf_test_lookup(test, gpa + SZ_1M);
+	KUNIT_EXPECT_TRUE(test, map.mapped);
+	KUNIT_EXPECT_EQ(test, map.size, PAGE_SIZE);
+	KUNIT_EXPECT_FALSE(test, pf_test_lookup(test, gpa).mapped);
+}
+
 static void pf_test_dirty_logging(struct kunit *test)
 {
 	struct pf_test_vm *vm = test->priv;
@@ -643,6 +695,7 @@ static struct kunit_case pf_test_cases[] = {
 	KUNIT_CASE(pf_test_second_call_changes_nothing),
 	KUNIT_CASE(pf_test_readonly_slot),
 	KUNIT_CASE(pf_test_hugetlb_block),
+	KUNIT_CASE(pf_test_thp_block),
 	KUNIT_CASE(pf_test_dirty_logging),
 	KUNIT_CASE(pf_test_signal_pending),
 	KUNIT_CASE(pf_test_dead_vm),

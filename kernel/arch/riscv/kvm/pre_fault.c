@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * RISC-V g-stage backend of KVM_PRE_FAULT_MEMORY (linux/kvm_pre_fault.h).
+ *
+ * A pre-fault is the guest's first read of a page, minus the exit: it goes
+ * through kvm_riscv_gstage_map(), the function that serves the guest's own
+ * g-stage page faults, so that hugetlb and THP blocks, dirty logging,
+ * read-only memslots, PFNMAP memory and poisoned pages are handled exactly
+ * as they are for the guest.
+ */
+#include <linux/kvm_host.h>
+#include <linux/kvm_pre_fault.h>
+#include <linux/sched/signal.h>
+
+long kvm_arch_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
+				    struct kvm_pre_fault_memory *range)
+{
+	struct kvm_riscv_gstage_fault fault = {};
+	struct kvm *kvm = vcpu->kvm;
+	gfn_t gfn = gpa_to_gfn(range->gpa);
+	struct kvm_memory_slot *memslot;
+	unsigned long hva, size;
+	bool writable;
+	u64 end;
+	int r;
+
+	memslot = gfn_to_memslot(kvm, gfn);
+	hva = gfn_to_hva_memslot_prot(memslot, gfn, NULL);
+	/* Where the guest's load would be emulated as MMIO. */
+	if (kvm_is_error_hva(hva))
+		return -ENOENT;
+
+	/*
+	 * A mapping already there counts as done.  An mmu_notifier
+	 * invalidation racing the fault path leaves nothing mapped and
+	 * returns -EAGAIN: retry then, unless the retry could only succeed
+	 * once this caller drops kvm->srcu.
+	 */
+	size = kvm_riscv_gstage_lookup(kvm, range->gpa, &writable);
+	while (!size) {
+		r = kvm_riscv_gstage_map(vcpu, memslot, range->gpa, hva, false,
+					 &fault);
+		if (!r) {
+			size = fault.map_size;
+			break;
+		}
+		if (r != -EAGAIN)
+			return r;
+		if (signal_pending(current))
+			return -EINTR;
+		if (kvm_pre_fault_must_yield(vcpu, range->gpa))
+			return -EAGAIN;
+		cond_resched();
+		size = kvm_riscv_gstage_lookup(kvm, range->gpa, &writable);
+	}
+
+	end = ALIGN_DOWN(range->gpa, size) + size;
+	return min(range->size, end - range->gpa);
+}
+
+bool kvm_arch_pre_fault_supported(struct kvm *kvm)
+{
+	return true;
+}
+
+gpa_t kvm_arch_pre_fault_gpa_limit(struct kvm_vcpu *vcpu)
+{
+	return BIT_ULL(kvm_riscv_gstage_gpa_bits());
+}
+
+#if IS_ENABLED(CONFIG_KVM_PRE_FAULT_KUNIT_TEST)
+int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
+				    struct kvm_pre_fault_mapping *map)
+{
+	*map = (struct kvm_pre_fault_mapping){};
+	map->size = kvm_riscv_gstage_lookup(vcpu->kvm, gpa, &map->writable);
+	map->mapped = map->size != 0;
+	return 0;
+}
+#endif
