@@ -23,7 +23,7 @@ initrd=$out/tools/initramfs.cpio
 
 # Reserve 2 MiB hugetlb pages for the hugetlb-backed cases; panic=-1 with
 # -no-reboot turns a panic into the end of the run instead of a hang.
-cmdline="console=$CONSOLE panic=-1 hugepages=64 ${KERNEL_ARGS:-}"
+cmdline="console=$CONSOLE panic=-1 hugepages=64 $CMDLINE ${KERNEL_ARGS:-}"
 if [ "$mode" = test ]; then
 	timeout=${KVMPF_TIMEOUT:-900}
 else

@@ -18,5 +18,5 @@ def params(arch):
                           qemu_arch=conf['QEMU'].replace('qemu-system-', ''),
                           kernel_path=conf['KERNEL_IMAGE'],
                           kernel_command_line='console=' + conf['CONSOLE'] +
-                          ' hugepages=64',
+                          ' hugepages=64 ' + conf.get('CMDLINE', ''),
                           extra_qemu_params=extra)

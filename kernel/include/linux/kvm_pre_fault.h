@@ -23,9 +23,10 @@ struct kvm_pre_fault_memory;
  *
  * Map @range->gpa in the VM's second stage as the guest's own first read of
  * it would, through the arch's normal fault path.  Do not modify @range.
- * May sleep.  Must not wait for anything that only a memslot update can
- * change: when kvm_pre_fault_must_yield() says so, return -EAGAIN so that
- * the caller drops kvm->srcu, which the update waits for.
+ * May sleep.  A loop that retries the fault (after a raced mmu_notifier
+ * invalidation, say) calls kvm_pre_fault_may_continue() before each retry
+ * and returns what it returns when not 0: it must not wait for a memslot
+ * update while holding kvm->srcu, which the update waits for.
  *
  * Return: the number of bytes now mapped from @range->gpa, between
  * PAGE_SIZE and @range->size: with a block mapping, up to the end of the
@@ -87,16 +88,16 @@ int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
 				    struct kvm_pre_fault_mapping *map);
 
 #ifdef CONFIG_KVM_PRE_FAULT_MEMORY
-bool kvm_pre_fault_must_yield(struct kvm_vcpu *vcpu, gpa_t gpa);
+int kvm_pre_fault_may_continue(struct kvm_vcpu *vcpu, gpa_t gpa);
 long kvm_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 			       struct kvm_pre_fault_memory *range);
 int kvm_vcpu_ioctl_pre_fault_memory(struct kvm_vcpu *vcpu, void __user *argp);
 int kvm_pre_fault_capability(struct kvm *kvm);
 #else
 /* Without the feature nothing calls the arch's mapping function. */
-static inline bool kvm_pre_fault_must_yield(struct kvm_vcpu *vcpu, gpa_t gpa)
+static inline int kvm_pre_fault_may_continue(struct kvm_vcpu *vcpu, gpa_t gpa)
 {
-	return false;
+	return 0;
 }
 
 static inline int kvm_vcpu_ioctl_pre_fault_memory(struct kvm_vcpu *vcpu,

@@ -14,23 +14,15 @@
 #include <linux/sched/signal.h>
 #include <linux/uaccess.h>
 
-/**
- * kvm_pre_fault_must_yield() - whether a pre-fault must drop kvm->srcu
- * @vcpu: the pre-faulting vCPU
- * @gpa: the address being mapped
- *
+/*
  * Deleting or moving a memslot first publishes the slot marked
  * KVM_MEMSLOT_INVALID, then publishes the final memslots; each time the new
  * memslots carry KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS while the updater waits
  * in synchronize_srcu() for every reader, a pre-fault included.  A fault
  * path that retries until the slot is valid again, or until its page-table
- * root is rebuilt, would wait forever for that reader.  Arch retry loops
- * call this and return -EAGAIN when it is true.
- *
- * Context: kvm->srcu held for read.
- * Return: true when retrying under kvm->srcu cannot make progress.
+ * root is rebuilt, would wait forever for that reader.
  */
-bool kvm_pre_fault_must_yield(struct kvm_vcpu *vcpu, gpa_t gpa)
+static bool kvm_pre_fault_must_yield(struct kvm_vcpu *vcpu, gpa_t gpa)
 {
 	struct kvm_memory_slot *slot;
 
@@ -39,7 +31,31 @@ bool kvm_pre_fault_must_yield(struct kvm_vcpu *vcpu, gpa_t gpa)
 	slot = kvm_vcpu_gfn_to_memslot(vcpu, gpa_to_gfn(gpa));
 	return slot && (slot->flags & KVM_MEMSLOT_INVALID);
 }
-EXPORT_SYMBOL_GPL(kvm_pre_fault_must_yield);
+
+/**
+ * kvm_pre_fault_may_continue() - whether a pre-fault may try (again)
+ * @vcpu: the pre-faulting vCPU
+ * @gpa: the address being mapped
+ *
+ * Called by the generic loop before each piece and by arch retry loops
+ * before each retry; reschedules when it returns 0.  A retry loop must not
+ * wait for a memslot update while holding kvm->srcu, which the update waits
+ * for: -EAGAIN tells it to leave.
+ *
+ * Context: kvm->srcu held for read.
+ * Return: 0 to go on, -EINTR on a pending signal, -EAGAIN while a memslot
+ * update is in progress or @gpa's slot is being deleted or moved.
+ */
+int kvm_pre_fault_may_continue(struct kvm_vcpu *vcpu, gpa_t gpa)
+{
+	if (signal_pending(current))
+		return -EINTR;
+	if (kvm_pre_fault_must_yield(vcpu, gpa))
+		return -EAGAIN;
+	cond_resched();
+	return 0;
+}
+EXPORT_SYMBOL_GPL(kvm_pre_fault_may_continue);
 
 /* One arch call: bytes mapped from range->gpa, or a negative errno. */
 static long kvm_pre_fault_step(struct kvm_vcpu *vcpu,
@@ -47,12 +63,11 @@ static long kvm_pre_fault_step(struct kvm_vcpu *vcpu,
 {
 	long r;
 
-	if (signal_pending(current))
-		return -EINTR;
+	r = kvm_pre_fault_may_continue(vcpu, range->gpa);
+	if (r)
+		return r;
 	if (vcpu->kvm->vm_dead)
 		return -EIO;
-	if (kvm_pre_fault_must_yield(vcpu, range->gpa))
-		return -EAGAIN;
 	if (!kvm_vcpu_gfn_to_memslot(vcpu, gpa_to_gfn(range->gpa)))
 		return -ENOENT;
 
@@ -102,7 +117,6 @@ long kvm_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 			break;
 		range->gpa += r;
 		range->size -= r;
-		cond_resched();
 	} while (range->size);
 	srcu_read_unlock(&vcpu->kvm->srcu, idx);
 	vcpu_put(vcpu);

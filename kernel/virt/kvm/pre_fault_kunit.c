@@ -449,6 +449,22 @@ static void pf_test_readonly_slot(struct kunit *test)
 	}
 }
 
+/*
+ * A one-page pre-fault at @gpa is done in one call, and the leaf now
+ * mapping @gpa is @leaf bytes large.
+ */
+static void pf_test_expect_page_prefault(struct kunit *test, u64 gpa, u64 leaf)
+{
+	struct kvm_pre_fault_memory out;
+	struct kvm_pre_fault_mapping map;
+
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, gpa, PAGE_SIZE, 0, &out), 0);
+	pf_test_expect_range(test, &out, gpa + PAGE_SIZE, 0);
+	map = pf_test_lookup(test, gpa);
+	KUNIT_EXPECT_TRUE_MSG(test, map.mapped, "gpa 0x%llx", gpa);
+	KUNIT_EXPECT_EQ_MSG(test, map.size, leaf, "gpa 0x%llx", gpa);
+}
+
 static void pf_test_hugetlb_block(struct kunit *test)
 {
 	struct pf_test_vm *vm = test->priv;
@@ -465,13 +481,11 @@ static void pf_test_hugetlb_block(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_HUGE_SLOT, 0, gpa,
 					       PF_TEST_HUGE_SIZE, hva), 0);
 
-	/* 4 KiB inside the first block: the whole request is done... */
-	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, gpa + SZ_1M, PAGE_SIZE, 0, &out), 0);
-	pf_test_expect_range(test, &out, gpa + SZ_1M + PAGE_SIZE, 0);
-	/* ...by one 2 MiB block, which also covers what lies below gpa. */
-	map = pf_test_lookup(test, gpa + SZ_1M);
-	KUNIT_EXPECT_TRUE(test, map.mapped);
-	KUNIT_EXPECT_EQ(test, map.size, SZ_2M);
+	/*
+	 * 4 KiB inside the first block: the whole request is done by one
+	 * 2 MiB block, which also covers what lies below gpa.
+	 */
+	pf_test_expect_page_prefault(test, gpa + SZ_1M, SZ_2M);
 	KUNIT_EXPECT_TRUE(test, pf_test_lookup(test, gpa).mapped);
 
 	/*
@@ -503,33 +517,21 @@ static unsigned long pf_test_thp_mmap(struct kunit *test)
 static void pf_test_thp_block(struct kunit *test)
 {
 	struct pf_test_vm *vm = test->priv;
-	struct kvm_pre_fault_memory out;
-	struct kvm_pre_fault_mapping map;
-	u64 gpa = PF_TEST_THP_GPA;
 
 	pf_test_require_feature(test);
-	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_THP_SLOT, 0, gpa,
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_THP_SLOT, 0, PF_TEST_THP_GPA,
 					       PF_TEST_THP_SIZE, pf_test_thp_mmap(test)), 0);
 	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_THP_LOG_SLOT,
 					       KVM_MEM_LOG_DIRTY_PAGES, PF_TEST_THP_LOG_GPA,
 					       PF_TEST_THP_SIZE, pf_test_thp_mmap(test)), 0);
 
 	/* One page in the middle of a THP: the whole 2 MiB block is mapped. */
-	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, gpa + SZ_1M, PAGE_SIZE, 0, &out), 0);
-	pf_test_expect_range(test, &out, gpa + SZ_1M + PAGE_SIZE, 0);
-	map = pf_test_lookup(test, gpa + SZ_1M);
-	KUNIT_EXPECT_TRUE(test, map.mapped);
-	KUNIT_EXPECT_EQ_MSG(test, map.size, SZ_2M, "no block for a THP-backed page");
-	KUNIT_EXPECT_TRUE(test, pf_test_lookup(test, gpa).mapped);
+	pf_test_expect_page_prefault(test, PF_TEST_THP_GPA + SZ_1M, SZ_2M);
+	KUNIT_EXPECT_TRUE(test, pf_test_lookup(test, PF_TEST_THP_GPA).mapped);
 
 	/* Dirty logging keeps the same kind of memory on 4 KiB pages. */
-	gpa = PF_TEST_THP_LOG_GPA;
-	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, gpa + SZ_1M, PAGE_SIZE, 0, &out), 0);
-	pf_test_expect_range(test, &out, gpa + SZ_1M + PAGE_SIZE, 0);
-	map = pf_test_lookup(test, gpa + SZ_1M);
-	KUNIT_EXPECT_TRUE(test, map.mapped);
-	KUNIT_EXPECT_EQ(test, map.size, PAGE_SIZE);
-	KUNIT_EXPECT_FALSE(test, pf_test_lookup(test, gpa).mapped);
+	pf_test_expect_page_prefault(test, PF_TEST_THP_LOG_GPA + SZ_1M, PAGE_SIZE);
+	KUNIT_EXPECT_FALSE(test, pf_test_lookup(test, PF_TEST_THP_LOG_GPA).mapped);
 }
 
 static void pf_test_dirty_logging(struct kunit *test)

@@ -10,7 +10,6 @@
  */
 #include <linux/kvm_host.h>
 #include <linux/kvm_pre_fault.h>
-#include <linux/sched/signal.h>
 
 #include <asm/kvm_mmu.h>
 #include <asm/kvm_pgtable.h>
@@ -67,13 +66,10 @@ long kvm_arch_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 	 */
 	while (!(size = pre_fault_lookup(kvm, fault.mmu, range->gpa, &pte))) {
 		r = user_mem_abort(vcpu, &fault, NULL, memslot, hva);
-		if (r && r != -EAGAIN)
+		if (!r || r == -EAGAIN)
+			r = kvm_pre_fault_may_continue(vcpu, range->gpa);
+		if (r)
 			return r;
-		if (signal_pending(current))
-			return -EINTR;
-		if (kvm_pre_fault_must_yield(vcpu, range->gpa))
-			return -EAGAIN;
-		cond_resched();
 	}
 
 	end = ALIGN_DOWN(range->gpa, size) + size;

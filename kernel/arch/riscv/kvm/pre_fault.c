@@ -10,7 +10,6 @@
  */
 #include <linux/kvm_host.h>
 #include <linux/kvm_pre_fault.h>
-#include <linux/sched/signal.h>
 
 long kvm_arch_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 				    struct kvm_pre_fault_memory *range)
@@ -44,13 +43,10 @@ long kvm_arch_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 			size = fault.map_size;
 			break;
 		}
-		if (r != -EAGAIN)
+		if (r == -EAGAIN)
+			r = kvm_pre_fault_may_continue(vcpu, range->gpa);
+		if (r)
 			return r;
-		if (signal_pending(current))
-			return -EINTR;
-		if (kvm_pre_fault_must_yield(vcpu, range->gpa))
-			return -EAGAIN;
-		cond_resched();
 		size = kvm_riscv_gstage_lookup(kvm, range->gpa, &writable);
 	}
 
