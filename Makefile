@@ -5,6 +5,11 @@
 #   make prepare | build | clean
 SHELL := /bin/sh
 
+# ARCH names our arches (or "all"); it reaches the scripts as an argument,
+# and the kernel builds they run must not inherit it.
+MAKEOVERRIDES :=
+unexport ARCH
+
 .PHONY: setup prepare build run test clean distclean
 
 setup:

@@ -26,7 +26,7 @@ fi
 
 # The base version, as 6.12.SUBLEVEL, against the one the series was last
 # refreshed on.
-base=$(make -s -C "$tree" kernelversion 2>/dev/null)
+base=$(env -u ARCH -u CROSS_COMPILE make -s -C "$tree" kernelversion 2>/dev/null)
 echo "$base" > "$top/build/base-version"
 refreshed=$(cat "$patches/base-version" 2>/dev/null || echo unknown)
 if [ "$base" != "$refreshed" ]; then

@@ -59,6 +59,8 @@ static int probe(void)
 		return 1;
 	}
 	printf("kvm-prefault probe: %s, Linux %s\n", uts.machine, uts.release);
+	printf("| %-40s | %s\n|%s|%s\n", "what", "value",
+	       "------------------------------------------", "---------------------------");
 	row("KVM_CAP_PRE_FAULT_MEMORY on /dev/kvm", "%d",
 	    vm_check_cap(&vm, KVM_CAP_PRE_FAULT_MEMORY, 0));
 	row("KVM_CAP_PRE_FAULT_MEMORY on the VM", "%d",
