@@ -55,7 +55,6 @@ int kvm_pre_fault_may_continue(struct kvm_vcpu *vcpu, gpa_t gpa)
 	cond_resched();
 	return 0;
 }
-EXPORT_SYMBOL_GPL(kvm_pre_fault_may_continue);
 
 /* One arch call: bytes mapped from range->gpa, or a negative errno. */
 static long kvm_pre_fault_step(struct kvm_vcpu *vcpu,
@@ -123,7 +122,6 @@ long kvm_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 
 	return range->size == full_size ? r : 0;
 }
-EXPORT_SYMBOL_GPL(kvm_vcpu_pre_fault_memory);
 
 /**
  * kvm_vcpu_ioctl_pre_fault_memory() - the KVM_PRE_FAULT_MEMORY vCPU ioctl
