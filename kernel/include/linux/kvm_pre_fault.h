@@ -8,7 +8,10 @@
 #ifndef __LINUX_KVM_PRE_FAULT_H
 #define __LINUX_KVM_PRE_FAULT_H
 
+#include <linux/align.h>
+#include <linux/kvm.h>
 #include <linux/kvm_types.h>
+#include <linux/minmax.h>
 #include <linux/types.h>
 
 struct kvm;
@@ -87,7 +90,26 @@ struct kvm_pre_fault_mapping {
 int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
 				    struct kvm_pre_fault_mapping *map);
 
+/**
+ * kvm_pre_fault_progress() - what a leaf mapping covers of a pre-fault range
+ * @range: the range being pre-faulted, starting at the GPA just mapped
+ * @leaf_size: size of the leaf (page or block) now mapping @range->gpa
+ *
+ * Return: the bytes from @range->gpa to the end of the leaf, which may have
+ * started below it, capped by @range->size: what an arch's
+ * kvm_arch_vcpu_pre_fault_memory() returns.
+ */
+static inline u64 kvm_pre_fault_progress(const struct kvm_pre_fault_memory *range,
+					 u64 leaf_size)
+{
+	u64 end = ALIGN_DOWN(range->gpa, leaf_size) + leaf_size;
+
+	return min(range->size, end - range->gpa);
+}
+
 #ifdef CONFIG_KVM_PRE_FAULT_MEMORY
+int kvm_pre_fault_hva(struct kvm_vcpu *vcpu, gpa_t gpa,
+		      struct kvm_memory_slot **memslot, unsigned long *hva);
 int kvm_pre_fault_may_continue(struct kvm_vcpu *vcpu, gpa_t gpa);
 long kvm_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 			       struct kvm_pre_fault_memory *range);

@@ -56,6 +56,27 @@ int kvm_pre_fault_may_continue(struct kvm_vcpu *vcpu, gpa_t gpa)
 	return 0;
 }
 
+/**
+ * kvm_pre_fault_hva() - the host memory behind a GPA a backend maps
+ * @vcpu: the pre-faulting vCPU
+ * @gpa: the GPA to map
+ * @memslot: set to the memslot that contains @gpa
+ * @hva: set to the host virtual address behind @gpa
+ *
+ * Context: kvm->srcu held for read.
+ * Return: 0, or -ENOENT where the guest's own access would not be mapped
+ * but exit to userspace (emulated MMIO): no usable slot or host address.
+ */
+int kvm_pre_fault_hva(struct kvm_vcpu *vcpu, gpa_t gpa,
+		      struct kvm_memory_slot **memslot, unsigned long *hva)
+{
+	gfn_t gfn = gpa_to_gfn(gpa);
+
+	*memslot = kvm_vcpu_gfn_to_memslot(vcpu, gfn);
+	*hva = gfn_to_hva_memslot_prot(*memslot, gfn, NULL);
+	return kvm_is_error_hva(*hva) ? -ENOENT : 0;
+}
+
 /* One arch call: bytes mapped from range->gpa, or a negative errno. */
 static long kvm_pre_fault_step(struct kvm_vcpu *vcpu,
 			       struct kvm_pre_fault_memory *range)

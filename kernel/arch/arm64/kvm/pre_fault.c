@@ -45,18 +45,15 @@ long kvm_arch_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 		.ipa = range->gpa,
 		.mmu = &kvm->arch.mmu,
 	};
-	gfn_t gfn = gpa_to_gfn(range->gpa);
 	struct kvm_memory_slot *memslot;
 	unsigned long hva;
-	u64 size, end;
 	kvm_pte_t pte;
+	u64 size;
 	int r;
 
-	memslot = gfn_to_memslot(kvm, gfn);
-	hva = gfn_to_hva_memslot_prot(memslot, gfn, NULL);
-	/* Where the guest's access would exit to userspace (MMIO). */
-	if (kvm_is_error_hva(hva))
-		return -ENOENT;
+	r = kvm_pre_fault_hva(vcpu, range->gpa, &memslot, &hva);
+	if (r)
+		return r;
 
 	/*
 	 * A valid leaf is counted as done without replaying the fault.  An
@@ -72,8 +69,7 @@ long kvm_arch_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 			return r;
 	}
 
-	end = ALIGN_DOWN(range->gpa, size) + size;
-	return min(range->size, end - range->gpa);
+	return kvm_pre_fault_progress(range, size);
 }
 
 bool kvm_arch_pre_fault_supported(struct kvm *kvm)

@@ -16,18 +16,14 @@ long kvm_arch_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 {
 	struct kvm_riscv_gstage_fault fault = {};
 	struct kvm *kvm = vcpu->kvm;
-	gfn_t gfn = gpa_to_gfn(range->gpa);
 	struct kvm_memory_slot *memslot;
 	unsigned long hva, size;
 	bool writable;
-	u64 end;
 	int r;
 
-	memslot = gfn_to_memslot(kvm, gfn);
-	hva = gfn_to_hva_memslot_prot(memslot, gfn, NULL);
-	/* Where the guest's load would be emulated as MMIO. */
-	if (kvm_is_error_hva(hva))
-		return -ENOENT;
+	r = kvm_pre_fault_hva(vcpu, range->gpa, &memslot, &hva);
+	if (r)
+		return r;
 
 	/*
 	 * A mapping already there counts as done.  An mmu_notifier
@@ -50,8 +46,7 @@ long kvm_arch_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 		size = kvm_riscv_gstage_lookup(kvm, range->gpa, &writable);
 	}
 
-	end = ALIGN_DOWN(range->gpa, size) + size;
-	return min(range->size, end - range->gpa);
+	return kvm_pre_fault_progress(range, size);
 }
 
 bool kvm_arch_pre_fault_supported(struct kvm *kvm)
