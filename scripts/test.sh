@@ -17,6 +17,28 @@ results=""
 "$top/scripts/check.sh" > "$logs/host-checks.log" 2>&1 || true
 results="$logs/host-checks.log"
 
+# libkvmprefault's unit tests need no QEMU: the tree's UAPI headers for the
+# build host, the library built for it, its KTAP nested under one suite.
+host=$top/build/host
+hostlog=$logs/libkvmprefault.log
+results="$results $hostlog"
+{
+	echo "KTAP version 1"
+	echo "1..1"
+	echo "    # Subtest: libkvmprefault"
+	if env -u ARCH make -s -C "$tree" O="$host" ARCH=x86_64 headers_install \
+		INSTALL_HDR_PATH="$host/usr" > "$host.log" 2>&1 &&
+	   make -s -C "$top/tools" O="$host" CC=gcc KHDR="$host/usr/include" \
+		host-tests >> "$host.log" 2>&1 &&
+	   "$host/test_kvmprefault" > "$host.out" 2>&1; then
+		sed 's/^/    /' "$host.out"
+		echo "ok 1 libkvmprefault"
+	else
+		sed 's/^/    # /' "$host.log" "$host.out" 2>/dev/null
+		echo "not ok 1 libkvmprefault"
+	fi
+} > "$hostlog"
+
 wants() { case " $arches " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # test_boot ARCH VARIANT TAG [VAR=value...]: build (if needed) and boot once

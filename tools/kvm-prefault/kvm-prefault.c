@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kvmprefault.h"
 #include "vm.h"
 
 #define PROBE_SLOT_SIZE		(64ULL << 20)
@@ -44,7 +45,8 @@ static void row(const char *what, const char *fmt, ...)
 
 static int probe(void)
 {
-	uint64_t page = sysconf(_SC_PAGESIZE), calls, remaining;
+	uint64_t page = sysconf(_SC_PAGESIZE);
+	struct kvmpf_result res;
 	int64_t exits_before, exits_after;
 	uint32_t expect, got;
 	struct utsname uts;
@@ -63,21 +65,20 @@ static int probe(void)
 	       "------------------------------------------", "---------------------------");
 	row("KVM_CAP_PRE_FAULT_MEMORY on /dev/kvm", "%d",
 	    vm_check_cap(&vm, KVM_CAP_PRE_FAULT_MEMORY, 0));
-	row("KVM_CAP_PRE_FAULT_MEMORY on the VM", "%d",
-	    vm_check_cap(&vm, KVM_CAP_PRE_FAULT_MEMORY, 1));
+	row("KVM_CAP_PRE_FAULT_MEMORY on the VM", "%d", kvmpf_probe(vm.vm_fd, NULL));
 
 	expect = vm_fill_data(&vm, page);
 	t0 = now();
-	r = vm_prefault(&vm, VM_DATA_GPA, PROBE_SLOT_SIZE, &remaining, &calls);
+	r = kvmpf_prefault(vm.vcpu_fd, VM_DATA_GPA, PROBE_SLOT_SIZE, NULL, &res);
 	t1 = now();
 	if (r)
 		row("KVM_PRE_FAULT_MEMORY, 64 MiB slot", "-1 %s (%s)",
-		    strerrorname_np(-r), strerror(-r));
+		    strerrorname_np(-r), res.msg);
 	else
 		row("KVM_PRE_FAULT_MEMORY, 64 MiB slot", "0 after %llu calls",
-		    (unsigned long long)calls);
+		    (unsigned long long)res.calls);
 	row("bytes mapped", "%llu of %llu",
-	    (unsigned long long)(PROBE_SLOT_SIZE - remaining),
+	    (unsigned long long)(PROBE_SLOT_SIZE - res.size),
 	    (unsigned long long)PROBE_SLOT_SIZE);
 	row("pre-fault time", "%.6f s", t1 - t0);
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ktap.h"
+#include "kvmprefault.h"
 #include "vm.h"
 
 #define SLOT_SIZE	(64ULL << 20)
@@ -31,7 +32,7 @@ enum backing {
 static int64_t guest_read_exits(struct ktap *t, int prefault, enum backing backing,
 				uint64_t page)
 {
-	uint64_t remaining = 0, calls = 0;
+	struct kvmpf_result res = {};
 	int64_t before = -1, after = -1;
 	uint32_t expect, got = 0;
 	struct vm vm;
@@ -53,13 +54,13 @@ static int64_t guest_read_exits(struct ktap *t, int prefault, enum backing backi
 	/* Host-written pages: the pre-fault maps them as a guest read would. */
 	expect = vm_fill_data(&vm, page);
 	if (prefault) {
-		r = vm_prefault(&vm, VM_DATA_GPA, SLOT_SIZE, &remaining, &calls);
-		if (!ktap_result(t, r == 0 && remaining == 0, "prefault_maps_whole_slot"))
-			ktap_diag("%s, %llu bytes left", vm.err,
-				  (unsigned long long)remaining);
+		r = kvmpf_prefault(vm.vcpu_fd, VM_DATA_GPA, SLOT_SIZE, NULL, &res);
+		if (!ktap_result(t, r == 0 && res.size == 0, "prefault_maps_whole_slot"))
+			ktap_diag("%s, %llu bytes left", res.msg,
+				  (unsigned long long)res.size);
 		ktap_diag("pre-fault of %llu MiB took %llu calls",
 			  (unsigned long long)(SLOT_SIZE >> 20),
-			  (unsigned long long)calls);
+			  (unsigned long long)res.calls);
 	}
 	before = vm_vcpu_stat(&vm, "exits");
 	r = vm_run_guest(&vm, VM_DATA_GPA, SLOT_SIZE, page, VM_GUEST_READ, &got);

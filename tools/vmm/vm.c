@@ -325,26 +325,6 @@ int vm_run_guest(struct vm *vm, uint64_t gpa, uint64_t len, uint64_t stride,
 	return 0;
 }
 
-int vm_prefault(struct vm *vm, uint64_t gpa, uint64_t size,
-		uint64_t *remaining, uint64_t *calls)
-{
-	struct kvm_pre_fault_memory range = { .gpa = gpa, .size = size };
-	int r = 0;
-
-	*calls = 0;
-	while (range.size) {
-		++*calls;
-		if (ioctl(vm->vcpu_fd, KVM_PRE_FAULT_MEMORY, &range) &&
-		    errno != EINTR && errno != EAGAIN) {
-			r = vm_fail(vm, -errno, "KVM_PRE_FAULT_MEMORY at 0x%llx",
-				    (unsigned long long)range.gpa);
-			break;
-		}
-	}
-	*remaining = range.size;
-	return r;
-}
-
 int64_t vm_vcpu_stat(struct vm *vm, const char *name)
 {
 	struct kvm_stats_header hdr;

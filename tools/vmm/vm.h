@@ -59,14 +59,6 @@ void vm_destroy(struct vm *vm);
 int vm_run_guest(struct vm *vm, uint64_t gpa, uint64_t len, uint64_t stride,
 		 enum vm_guest_op op, uint32_t *sum);
 
-/*
- * KVM_PRE_FAULT_MEMORY on [gpa, gpa + size), calling again after partial
- * progress, EINTR and EAGAIN.  Returns 0 or the -errno that stopped it;
- * *remaining is what is left of the range, *calls how many ioctls it took.
- */
-int vm_prefault(struct vm *vm, uint64_t gpa, uint64_t size,
-		uint64_t *remaining, uint64_t *calls);
-
 /* Value of the vCPU statistic @name (e.g. "exits"), or -1 when absent. */
 int64_t vm_vcpu_stat(struct vm *vm, const char *name);
 
