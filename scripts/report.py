@@ -76,7 +76,7 @@ def read_status(path):
     return status
 
 
-def boot_checks(log, status, lines):
+def boot_checks(status, lines):
     """The boot-level checks of one console log, as (name, ok, message)."""
     ready_line = status.get('kvm_ready') or archconf.load(status['arch'])['KVM_READY']
     text = '\n'.join(lines)
@@ -116,7 +116,7 @@ def main(argv):
             status = read_status(status_path)
             # x86_64-test.log is "x86_64", x86_64-test-npt_off.log "x86_64-npt_off".
             label = os.path.basename(log)[:-4].replace('-' + status['mode'], '', 1)
-            checks = boot_checks(log, status, lines)
+            checks = boot_checks(status, lines)
             rows.append(('(boot)', sum(ok for _, ok, _ in checks),
                          sum(not ok for _, ok, _ in checks), 0))
             problems += ['%s: %s' % (label, msg) for _, ok, msg in checks if not ok]

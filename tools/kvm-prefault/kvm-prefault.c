@@ -64,7 +64,7 @@ static int probe(void)
 	printf("| %-40s | %s\n|%s|%s\n", "what", "value",
 	       "------------------------------------------", "---------------------------");
 	row("KVM_CAP_PRE_FAULT_MEMORY on /dev/kvm", "%d",
-	    vm_check_cap(&vm, KVM_CAP_PRE_FAULT_MEMORY, 0));
+	    ioctl(vm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_PRE_FAULT_MEMORY));
 	row("KVM_CAP_PRE_FAULT_MEMORY on the VM", "%d", kvmpf_probe(vm.vm_fd, NULL));
 
 	expect = vm_fill_data(&vm, page);

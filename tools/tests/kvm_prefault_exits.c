@@ -88,7 +88,7 @@ int main(void)
 		ktap_diag("%s", vm.err);
 		return ktap_exit_code(&t);
 	}
-	cap = vm_check_cap(&vm, KVM_CAP_PRE_FAULT_MEMORY, 1);
+	cap = kvmpf_probe(vm.vm_fd, NULL);
 	vm_destroy(&vm);
 	if (cap <= 0) {
 		printf("KTAP version 1\n1..0 # SKIP KVM_PRE_FAULT_MEMORY is not enabled for this VM\n");

@@ -360,11 +360,6 @@ out:
 	return value;
 }
 
-int vm_check_cap(struct vm *vm, int cap, int on_vm)
-{
-	return ioctl(on_vm ? vm->vm_fd : vm->kvm_fd, KVM_CHECK_EXTENSION, cap);
-}
-
 uint32_t vm_fill_data(struct vm *vm, uint64_t page_size)
 {
 	uint32_t sum = 0;

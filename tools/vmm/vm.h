@@ -62,9 +62,6 @@ int vm_run_guest(struct vm *vm, uint64_t gpa, uint64_t len, uint64_t stride,
 /* Value of the vCPU statistic @name (e.g. "exits"), or -1 when absent. */
 int64_t vm_vcpu_stat(struct vm *vm, const char *name);
 
-/* KVM_CHECK_EXTENSION on /dev/kvm (@on_vm false) or on the VM fd. */
-int vm_check_cap(struct vm *vm, int cap, int on_vm);
-
 /* Word the host stores at the start of data page @i for the guest to sum. */
 static inline uint32_t vm_page_pattern(uint64_t i)
 {
