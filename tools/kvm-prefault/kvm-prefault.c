@@ -2,16 +2,27 @@
 /*
  * kvm-prefault: what a VMM sees of KVM_PRE_FAULT_MEMORY on this machine.
  *
- *   kvm-prefault probe   capability on /dev/kvm and on a VM, then a
- *                        pre-fault of a 64 MiB slot and a guest that reads
- *                        every page of it, as a table
+ *   probe   the capability on /dev/kvm and on a VM of every type the arch
+ *           offers, as a table or JSON
+ *   demo    a VM with one slot, pre-faulted through libkvmprefault, and a
+ *           guest that reads every page of it, next to one that is not
+ *           pre-faulted
+ *   bench   guest first touch (read and write) with no pre-fault, with
+ *           pre-fault, and with populate-write + pre-fault; and the
+ *           pre-fault of a host-populated THP-backed slot
+ *
+ * Exit status: 0 success, 1 a KVM call or a bench check failed, 2 usage.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,7 +30,24 @@
 #include "kvmprefault.h"
 #include "vm.h"
 
-#define PROBE_SLOT_SIZE		(64ULL << 20)
+#define EXIT_FAILED	1
+#define EXIT_USAGE	2
+#define MIB		(1ULL << 20)
+#define HIST_BUCKETS	32	/* of the vCPU statistic pre_fault_step_bytes_hist */
+
+/* Which command reads which option. */
+#define OPT_JSON	(1 << 0)
+#define OPT_SIZE	(1 << 1)
+#define OPT_REPS	(1 << 2)
+#define OPT_THP_SIZE	(1 << 3)
+
+struct options {
+	unsigned int given;	/* OPT_* seen on the command line */
+	int json;
+	uint64_t size;		/* bytes of the slot (demo, bench) */
+	uint64_t thp_size;	/* bytes of the THP slot (bench), 0: none */
+	unsigned int reps;	/* bench repetitions; the median is reported */
+};
 
 static double now(void)
 {
@@ -29,88 +57,739 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void row(const char *what, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void row(const char *what, const char *fmt, ...)
+static const char *machine(void)
 {
-	va_list ap;
+	static struct utsname uts;
 
-	printf("| %-40s | ", what);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
+	if (!uts.machine[0])
+		uname(&uts);
+	return uts.machine;
 }
 
-static int probe(void)
+static const char *kernel_release(void)
+{
+	static struct utsname uts;
+
+	if (!uts.release[0])
+		uname(&uts);
+	return uts.release;
+}
+
+/* ---- probe ---------------------------------------------------------- */
+
+struct vm_type {
+	const char *name;
+	unsigned long type;
+};
+
+#if defined(__x86_64__)
+/* The types KVM_CAP_VM_TYPES may list, bit n for type n. */
+static const struct vm_type arch_vm_types[] = {
+	{ "default", KVM_X86_DEFAULT_VM },
+	{ "sw_protected", KVM_X86_SW_PROTECTED_VM },
+	{ "sev", KVM_X86_SEV_VM },
+	{ "sev_es", KVM_X86_SEV_ES_VM },
+	{ "snp", KVM_X86_SNP_VM },
+};
+#elif defined(__aarch64__)
+/* Default (40-bit IPA), the smallest and the largest IPA size. */
+static const struct vm_type arch_vm_types[] = {
+	{ "default", 0 },
+	{ "ipa_32", KVM_VM_TYPE_ARM_IPA_SIZE(32) },
+	{ "ipa_max", 0 },	/* filled from KVM_CAP_ARM_VM_IPA_SIZE */
+};
+#else
+static const struct vm_type arch_vm_types[] = {
+	{ "default", 0 },
+};
+#endif
+
+#define NR_VM_TYPES	(sizeof(arch_vm_types) / sizeof(arch_vm_types[0]))
+
+struct type_probe {
+	const char *name;
+	unsigned long type;
+	int created;		/* 1, or 0 with @err why not */
+	int err;
+	int cap;		/* KVM_CAP_PRE_FAULT_MEMORY on its fd, or -errno */
+};
+
+static void probe_type(int kvm_fd, const struct vm_type *t, struct type_probe *p)
+{
+	int vm_fd;
+
+	p->name = t->name;
+	p->type = t->type;
+#if defined(__aarch64__)
+	if (!strcmp(t->name, "ipa_max")) {
+		int ipa = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_VM_IPA_SIZE);
+
+		p->type = ipa > 0 ? KVM_VM_TYPE_ARM_IPA_SIZE(ipa) : 0;
+	}
+#endif
+#if defined(__x86_64__)
+	{
+		int types = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_VM_TYPES);
+
+		/* err 0: KVM does not offer the type, nothing was tried. */
+		if (types >= 0 && !(types & (1 << t->type))) {
+			p->created = 0;
+			p->err = 0;
+			p->cap = 0;
+			return;
+		}
+	}
+#endif
+	vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, p->type);
+	p->created = vm_fd >= 0;
+	p->err = vm_fd < 0 ? errno : 0;
+	p->cap = vm_fd < 0 ? 0 : kvmpf_probe(vm_fd, NULL);
+	if (vm_fd >= 0)
+		close(vm_fd);
+}
+
+static const char *why_not(const struct type_probe *p)
+{
+	return p->err ? strerrorname_np(p->err) : "not offered";
+}
+
+static int cmd_probe(const struct options *o)
+{
+	struct type_probe probes[NR_VM_TYPES];
+	int kvm_fd, dev_cap;
+	size_t i;
+
+	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm_fd < 0) {
+		fprintf(stderr, "kvm-prefault: /dev/kvm: %s\n", strerror(errno));
+		return EXIT_FAILED;
+	}
+	dev_cap = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_PRE_FAULT_MEMORY);
+	for (i = 0; i < NR_VM_TYPES; i++)
+		probe_type(kvm_fd, &arch_vm_types[i], &probes[i]);
+	close(kvm_fd);
+
+	if (o->json) {
+		printf("{\"arch\": \"%s\", \"kernel\": \"%s\", \"dev_kvm\": %d, \"vm_types\": [",
+		       machine(), kernel_release(), dev_cap);
+		for (i = 0; i < NR_VM_TYPES; i++)
+			printf("%s\n  {\"name\": \"%s\", \"type\": %lu, \"created\": %s, "
+			       "\"error\": %s%s%s, \"pre_fault\": %d}",
+			       i ? "," : "", probes[i].name, probes[i].type,
+			       probes[i].created ? "true" : "false",
+			       probes[i].created ? "" : "\"",
+			       probes[i].created ? "null" : why_not(&probes[i]),
+			       probes[i].created ? "" : "\"", probes[i].cap);
+		printf("\n]}\n");
+		return 0;
+	}
+	printf("kvm-prefault probe: %s, Linux %s\n", machine(), kernel_release());
+	printf("KVM_CAP_PRE_FAULT_MEMORY on /dev/kvm: %d\n\n", dev_cap);
+	printf("| %-14s | %-10s | %-22s | %-9s |\n", "VM type", "type", "created", "pre-fault");
+	printf("|%s|%s|%s|%s|\n", "----------------", "------------",
+	       "------------------------", "-----------");
+	for (i = 0; i < NR_VM_TYPES; i++) {
+		char created[32] = "yes";
+
+		if (!probes[i].created)
+			snprintf(created, sizeof(created), "no (%s)", why_not(&probes[i]));
+		printf("| %-14s | 0x%-8lx | %-22s | %-9s |\n", probes[i].name,
+		       probes[i].type, created,
+		       !probes[i].created ? "-" : probes[i].cap == 1 ? "yes" :
+		       probes[i].cap == 0 ? "no" : strerrorname_np(-probes[i].cap));
+	}
+	return 0;
+}
+
+/* ---- shared by demo and bench --------------------------------------- */
+
+/* Host bytes of [addr, addr + size) mapped by transparent huge pages. */
+static uint64_t host_thp_bytes(void *addr, uint64_t size)
+{
+	unsigned long start, end, kb;
+	uint64_t total = 0;
+	char line[256];
+	int in_vma = 0;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2)
+			in_vma = start < (unsigned long)addr + size &&
+				 (unsigned long)addr < end;
+		else if (in_vma && sscanf(line, "AnonHugePages: %lu kB", &kb) == 1)
+			total += (uint64_t)kb << 10;
+	}
+	fclose(f);
+	return total < size ? total : size;
+}
+
+/* Pre-fault steps and the leaves they mapped, from the vCPU statistics. */
+struct steps {
+	uint64_t steps;
+	uint64_t hist[HIST_BUCKETS];	/* bucket fls64(bytes) */
+};
+
+static int read_steps(struct vm *vm, struct steps *s)
+{
+	int64_t n = vm_vcpu_stat(vm, "pre_fault_steps");
+
+	if (n < 0)
+		return -ENOENT;
+	s->steps = n;
+	return vm_vcpu_stat_array(vm, "pre_fault_step_bytes_hist", s->hist,
+				  HIST_BUCKETS) < 0 ? -ENOENT : 0;
+}
+
+static void steps_delta(struct steps *after, const struct steps *before)
+{
+	int i;
+
+	after->steps -= before->steps;
+	for (i = 0; i < HIST_BUCKETS; i++)
+		after->hist[i] -= before->hist[i];
+}
+
+/* "4096 x 4K, 8 x 2M": the leaf sizes a pre-fault got. */
+static void format_leaves(const struct steps *s, char *buf, size_t len)
+{
+	static const char *const unit[] = { "", "K", "M", "G" };
+	size_t used = 0;
+	int i;
+
+	buf[0] = '\0';
+	for (i = 1; i < HIST_BUCKETS; i++) {
+		uint64_t size = 1ULL << (i - 1);	/* bucket i: [2^(i-1), 2^i) */
+		int u = 0;
+
+		if (!s->hist[i])
+			continue;
+		while (size >= 1024 && u < 3) {
+			size >>= 10;
+			u++;
+		}
+		used += snprintf(buf + used, used < len ? len - used : 0, "%s%llu x %llu%s",
+				 used ? ", " : "", (unsigned long long)s->hist[i],
+				 (unsigned long long)size, unit[u]);
+	}
+	if (!used)
+		snprintf(buf, len, "none");
+}
+
+/* ---- demo ------------------------------------------------------------ */
+
+static void demo_progress(uint64_t done, uint64_t total, void *opaque)
+{
+	uint64_t *next = opaque;
+
+	/* A line per quarter: the library calls back after every ioctl. */
+	if (done < *next && done != total)
+		return;
+	printf("  pre-fault: %3llu%% (%llu of %llu MiB)\n",
+	       (unsigned long long)(done * 100 / total),
+	       (unsigned long long)(done / MIB), (unsigned long long)(total / MIB));
+	*next = done + total / 4;
+}
+
+struct demo_run {
+	int prefault;
+	int64_t exits;
+	double prefault_s, guest_s;
+	struct kvmpf_result res;
+	struct steps steps;
+	int data_ok;
+};
+
+static int demo_once(const struct options *o, struct demo_run *d, char *err, size_t len)
+{
+	uint64_t page = sysconf(_SC_PAGESIZE), next = 0;
+	struct kvmpf_options opts = { .progress = demo_progress, .opaque = &next };
+	struct steps before;
+	uint32_t expect, got = 0;
+	struct vm vm;
+	int64_t exits;
+	double t0;
+	int r;
+
+	r = vm_create(&vm);
+	r = r ? r : vm_add_data_slot(&vm, o->size, 0);
+	if (!r && madvise(vm.data, o->size, MADV_NOHUGEPAGE))
+		r = vm_fail(&vm, -errno, "madvise(MADV_NOHUGEPAGE)");
+	if (r)
+		goto out;
+	expect = vm_fill_data(&vm, page);
+	if (d->prefault) {
+		if (read_steps(&vm, &before))
+			memset(&before, 0, sizeof(before));
+		t0 = now();
+		r = kvmpf_prefault(vm.vcpu_fd, VM_DATA_GPA, o->size, &opts, &d->res);
+		d->prefault_s = now() - t0;
+		if (r) {
+			vm_fail(&vm, r, "pre-fault: %s", d->res.msg);
+			goto out;
+		}
+		if (!read_steps(&vm, &d->steps))
+			steps_delta(&d->steps, &before);
+	}
+	exits = vm_vcpu_stat(&vm, "exits");
+	t0 = now();
+	r = vm_run_guest(&vm, VM_DATA_GPA, o->size, page, VM_GUEST_READ, &got);
+	d->guest_s = now() - t0;
+	d->exits = vm_vcpu_stat(&vm, "exits") - exits;
+	d->data_ok = got == expect;
+out:
+	if (r)
+		snprintf(err, len, "%s", vm.err);
+	vm_destroy(&vm);
+	return r;
+}
+
+static int cmd_demo(const struct options *o)
+{
+	uint64_t page = sysconf(_SC_PAGESIZE), pages = o->size / page;
+	struct demo_run with = { .prefault = 1 }, without = { 0 };
+	char err[160], leaves[160];
+	struct vm vm;
+	int cap;
+
+	printf("kvm-prefault demo: %s, Linux %s, a %llu MiB slot of %llu-byte pages\n",
+	       machine(), kernel_release(), (unsigned long long)(o->size / MIB),
+	       (unsigned long long)page);
+	if (vm_create(&vm)) {
+		fprintf(stderr, "kvm-prefault: %s\n", vm.err);
+		return EXIT_FAILED;
+	}
+	cap = kvmpf_probe(vm.vm_fd, NULL);
+	vm_destroy(&vm);
+	printf("KVM_CAP_PRE_FAULT_MEMORY on the VM: %d\n", cap);
+	if (cap != 1) {
+		fprintf(stderr, "kvm-prefault: this VM cannot pre-fault (%s)\n",
+			cap < 0 ? strerror(-cap) : "capability 0");
+		return EXIT_FAILED;
+	}
+	if (demo_once(o, &with, err, sizeof(err)) ||
+	    demo_once(o, &without, err, sizeof(err))) {
+		fprintf(stderr, "kvm-prefault: %s\n", err);
+		return EXIT_FAILED;
+	}
+	format_leaves(&with.steps, leaves, sizeof(leaves));
+	printf("\n| %-34s | %-24s | %-24s |\n", "", "pre-faulted", "not pre-faulted");
+	printf("|%s|%s|%s|\n", "------------------------------------",
+	       "--------------------------", "--------------------------");
+	printf("| %-34s | %-24llu | %-24s |\n", "KVM_PRE_FAULT_MEMORY ioctls",
+	       (unsigned long long)with.res.calls, "-");
+	printf("| %-34s | %-24llu | %-24s |\n", "backend steps",
+	       (unsigned long long)with.steps.steps, "-");
+	printf("| %-34s | %-24s | %-24s |\n", "stage-2 leaves mapped", leaves, "-");
+	printf("| %-34s | %-24.3f | %-24s |\n", "pre-fault time (ms)",
+	       with.prefault_s * 1e3, "-");
+	printf("| %-34s | %-24lld | %-24lld |\n", "exits while the guest reads",
+	       (long long)with.exits, (long long)without.exits);
+	printf("| %-34s | %-24.3f | %-24.3f |\n", "guest read time (ms)",
+	       with.guest_s * 1e3, without.guest_s * 1e3);
+	printf("| %-34s | %-24s | %-24s |\n", "guest saw the host's data",
+	       with.data_ok ? "yes" : "NO", without.data_ok ? "yes" : "NO");
+	printf("\nThe guest read %llu pages; pre-faulted, it exited %lld times.\n",
+	       (unsigned long long)pages, (long long)with.exits);
+	return with.data_ok && without.data_ok ? 0 : EXIT_FAILED;
+}
+
+/* ---- bench ----------------------------------------------------------- */
+
+enum touch { TOUCH_NONE, TOUCH_READ, TOUCH_WRITE };
+enum prep { PREP_NONE, PREP_PREFAULT, PREP_POPULATE_PREFAULT };
+
+static const char *const touch_name[] = { "none", "read", "write" };
+static const char *const prep_name[] = { "none", "prefault", "populate+prefault" };
+
+struct sample {
+	int64_t exits;
+	uint64_t steps;
+	double populate_s, prefault_s, touch_s;
+};
+
+/* One fresh VM: prepare the slot as @prep says, then let the guest touch it. */
+static int bench_once(const struct options *o, enum touch touch, enum prep prep,
+		      struct sample *s, char *err, size_t len)
 {
 	uint64_t page = sysconf(_SC_PAGESIZE);
 	struct kvmpf_result res;
-	int64_t exits_before, exits_after;
-	uint32_t expect, got;
-	struct utsname uts;
-	double t0, t1;
+	int64_t exits, steps;
+	uint32_t sum;
 	struct vm vm;
+	double t0;
 	int r;
 
-	uname(&uts);
-	if (vm_create(&vm) || vm_add_data_slot(&vm, PROBE_SLOT_SIZE, 0)) {
-		printf("kvm-prefault: %s\n", vm.err);
-		vm_destroy(&vm);
-		return 1;
+	memset(s, 0, sizeof(*s));
+	r = vm_create(&vm);
+	r = r ? r : vm_add_data_slot(&vm, o->size, 0);
+	/* 4 KiB host pages: the case pre-faulting exists for. */
+	if (!r && madvise(vm.data, o->size, MADV_NOHUGEPAGE))
+		r = vm_fail(&vm, -errno, "madvise(MADV_NOHUGEPAGE)");
+	if (!r && prep == PREP_POPULATE_PREFAULT) {
+		t0 = now();
+		r = kvmpf_populate_write(vm.data, o->size, &res);
+		s->populate_s = now() - t0;
+		if (r)
+			vm_fail(&vm, r, "%s", res.msg);
 	}
-	printf("kvm-prefault probe: %s, Linux %s\n", uts.machine, uts.release);
-	printf("| %-40s | %s\n|%s|%s\n", "what", "value",
-	       "------------------------------------------", "---------------------------");
-	row("KVM_CAP_PRE_FAULT_MEMORY on /dev/kvm", "%d",
-	    ioctl(vm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_PRE_FAULT_MEMORY));
-	row("KVM_CAP_PRE_FAULT_MEMORY on the VM", "%d", kvmpf_probe(vm.vm_fd, NULL));
-
-	expect = vm_fill_data(&vm, page);
-	t0 = now();
-	r = kvmpf_prefault(vm.vcpu_fd, VM_DATA_GPA, PROBE_SLOT_SIZE, NULL, &res);
-	t1 = now();
+	if (!r && prep != PREP_NONE) {
+		steps = vm_vcpu_stat(&vm, "pre_fault_steps");
+		t0 = now();
+		r = kvmpf_prefault(vm.vcpu_fd, VM_DATA_GPA, o->size, NULL, &res);
+		s->prefault_s = now() - t0;
+		s->steps = vm_vcpu_stat(&vm, "pre_fault_steps") - steps;
+		if (r)
+			vm_fail(&vm, r, "pre-fault: %s", res.msg);
+	}
+	if (!r) {
+		exits = vm_vcpu_stat(&vm, "exits");
+		t0 = now();
+		r = vm_run_guest(&vm, VM_DATA_GPA, touch == TOUCH_NONE ? 0 : o->size,
+				 page, touch == TOUCH_WRITE ? VM_GUEST_WRITE : VM_GUEST_READ,
+				 &sum);
+		s->touch_s = now() - t0;
+		s->exits = vm_vcpu_stat(&vm, "exits") - exits;
+		if (!r && exits < 0)
+			r = vm_fail(&vm, -ENOENT, "no vCPU statistic \"exits\"");
+	}
 	if (r)
-		row("KVM_PRE_FAULT_MEMORY, 64 MiB slot", "-1 %s (%s)",
-		    strerrorname_np(-r), res.msg);
-	else
-		row("KVM_PRE_FAULT_MEMORY, 64 MiB slot", "0 after %llu calls",
-		    (unsigned long long)res.calls);
-	row("bytes mapped", "%llu of %llu",
-	    (unsigned long long)(PROBE_SLOT_SIZE - res.size),
-	    (unsigned long long)PROBE_SLOT_SIZE);
-	row("pre-fault time", "%.6f s", t1 - t0);
-
-	exits_before = vm_vcpu_stat(&vm, "exits");
-	r = vm_run_guest(&vm, VM_DATA_GPA, PROBE_SLOT_SIZE, page,
-			 VM_GUEST_READ, &got);
-	exits_after = vm_vcpu_stat(&vm, "exits");
-	if (r)
-		row("guest reads every page", "failed: %s", vm.err);
-	else
-		row("guest reads every page: exits", "%lld for %llu pages (data %s)",
-		    (long long)(exits_after - exits_before),
-		    (unsigned long long)(PROBE_SLOT_SIZE / page),
-		    got == expect ? "correct" : "WRONG");
+		snprintf(err, len, "%s", vm.err);
 	vm_destroy(&vm);
-	return r || got != expect;
+	return r;
 }
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, unsigned int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+struct row {
+	enum touch touch;
+	enum prep prep;
+	struct sample s;	/* medians over the repetitions */
+};
+
+/* Medians of @reps runs of one case, the runs interleaved by the caller. */
+static void fold(struct row *row, const struct sample *runs, unsigned int reps)
+{
+	double v[4][64];
+	unsigned int i;
+
+	for (i = 0; i < reps; i++) {
+		v[0][i] = runs[i].exits;
+		v[1][i] = runs[i].populate_s;
+		v[2][i] = runs[i].prefault_s;
+		v[3][i] = runs[i].touch_s;
+	}
+	row->s.exits = (int64_t)median(v[0], reps);
+	row->s.populate_s = median(v[1], reps);
+	row->s.prefault_s = median(v[2], reps);
+	row->s.touch_s = median(v[3], reps);
+	row->s.steps = runs[0].steps;
+}
+
+static double total_s(const struct sample *s)
+{
+	return s->populate_s + s->prefault_s + s->touch_s;
+}
+
+struct thp_result {
+	uint64_t size, host_thp;
+	double populate_s, prefault_s;
+	struct steps steps;
+};
+
+/* Pre-fault of a host-populated THP-backed slot: steps and leaf sizes. */
+static int bench_thp(const struct options *o, struct thp_result *t, char *err, size_t len)
+{
+	struct kvmpf_result res;
+	struct steps before;
+	struct vm vm;
+	double t0;
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	t->size = o->thp_size;
+	r = vm_create(&vm);
+	r = r ? r : vm_add_data_slot(&vm, t->size, 0);
+	if (!r && madvise(vm.data, t->size, MADV_HUGEPAGE))
+		r = vm_fail(&vm, -errno, "madvise(MADV_HUGEPAGE)");
+	if (!r) {
+		t0 = now();
+		r = kvmpf_populate_write(vm.data, t->size, &res);
+		t->populate_s = now() - t0;
+		if (r)
+			vm_fail(&vm, r, "%s", res.msg);
+	}
+	if (!r) {
+		t->host_thp = host_thp_bytes(vm.data, t->size);
+		r = read_steps(&vm, &before);
+		if (r)
+			vm_fail(&vm, r, "no pre_fault_steps statistic");
+	}
+	if (!r) {
+		t0 = now();
+		r = kvmpf_prefault(vm.vcpu_fd, VM_DATA_GPA, t->size, NULL, &res);
+		t->prefault_s = now() - t0;
+		if (r)
+			vm_fail(&vm, r, "pre-fault: %s", res.msg);
+	}
+	if (!r && !read_steps(&vm, &t->steps))
+		steps_delta(&t->steps, &before);
+	if (r)
+		snprintf(err, len, "%s", vm.err);
+	vm_destroy(&vm);
+	return r;
+}
+
+static int cmd_bench(const struct options *o)
+{
+	static const struct { enum touch touch; enum prep prep; } cases[] = {
+		{ TOUCH_NONE, PREP_NONE },
+		{ TOUCH_READ, PREP_NONE },
+		{ TOUCH_READ, PREP_PREFAULT },
+		{ TOUCH_READ, PREP_POPULATE_PREFAULT },
+		{ TOUCH_WRITE, PREP_NONE },
+		{ TOUCH_WRITE, PREP_PREFAULT },
+		{ TOUCH_WRITE, PREP_POPULATE_PREFAULT },
+	};
+	enum { NR_CASES = sizeof(cases) / sizeof(cases[0]) };
+	uint64_t page = sysconf(_SC_PAGESIZE), pages = o->size / page;
+	static struct sample runs[NR_CASES][64];
+	struct row rows[NR_CASES];
+	const struct row *base, *untouched = &rows[0];
+	struct thp_result thp;
+	char err[160], leaves[160];
+	unsigned int i, rep;
+	int ok = 1;
+
+	printf("kvm-prefault bench: %s, Linux %s; %llu MiB slot, %llu pages of %llu bytes, median of %u runs\n",
+	       machine(), kernel_release(), (unsigned long long)(o->size / MIB),
+	       (unsigned long long)pages, (unsigned long long)page, o->reps);
+	/* Interleaved repetitions: a slow phase of the machine hits every case. */
+	for (rep = 0; rep < o->reps; rep++)
+		for (i = 0; i < NR_CASES; i++)
+			if (bench_once(o, cases[i].touch, cases[i].prep, &runs[i][rep],
+				       err, sizeof(err))) {
+				fprintf(stderr, "kvm-prefault bench: %s/%s: %s\n",
+					touch_name[cases[i].touch],
+					prep_name[cases[i].prep], err);
+				return EXIT_FAILED;
+			}
+	for (i = 0; i < NR_CASES; i++) {
+		rows[i].touch = cases[i].touch;
+		rows[i].prep = cases[i].prep;
+		fold(&rows[i], runs[i], o->reps);
+	}
+
+	printf("\n| %-5s | %-17s | %7s | %9s | %9s | %9s | %9s | %8s | %8s | %8s |\n",
+	       "touch", "preparation", "exits", "populate", "pre-fault", "touch",
+	       "total", "ns/page", "exits x", "total x");
+	printf("|-------|-------------------|---------|-----------|-----------|-----------|-----------|----------|----------|----------|\n");
+	for (i = 0; i < NR_CASES; i++) {
+		const struct sample *s = &rows[i].s;
+
+		/* Ratios are to the same touch without any pre-fault. */
+		base = rows[i].touch == TOUCH_NONE ? &rows[i] :
+		       rows[i].touch == TOUCH_READ ? &rows[1] : &rows[4];
+		printf("| %-5s | %-17s | %7lld | %7.2fms | %7.2fms | %7.2fms | %7.2fms | %8.0f | %8.3f | %8.3f |\n",
+		       touch_name[rows[i].touch], prep_name[rows[i].prep],
+		       (long long)s->exits, s->populate_s * 1e3, s->prefault_s * 1e3,
+		       s->touch_s * 1e3, total_s(s) * 1e3, total_s(s) * 1e9 / pages,
+		       base->s.exits ? (double)s->exits / base->s.exits : 0,
+		       total_s(&base->s) > 0 ? total_s(s) / total_s(&base->s) : 0);
+	}
+
+	if (o->thp_size && bench_thp(o, &thp, err, sizeof(err))) {
+		fprintf(stderr, "kvm-prefault bench: THP slot: %s\n", err);
+		return EXIT_FAILED;
+	}
+	if (o->thp_size) {
+		format_leaves(&thp.steps, leaves, sizeof(leaves));
+		printf("\nTHP-backed %llu MiB slot, populated by the host (%llu MiB in huge pages):\n"
+		       "  pre-fault %.2f ms in %llu backend steps; leaves: %s\n",
+		       (unsigned long long)(thp.size / MIB),
+		       (unsigned long long)(thp.host_thp / MIB), thp.prefault_s * 1e3,
+		       (unsigned long long)thp.steps.steps, leaves);
+	}
+
+	/*
+	 * The promise of populate-write: a write-first guest takes no more
+	 * exits than a guest touching nothing, within 1% of the pages.
+	 */
+	{
+		const struct sample *w = &rows[NR_CASES - 1].s;
+		int64_t limit = untouched->s.exits + (int64_t)(pages / 100);
+
+		ok = w->exits <= limit;
+		printf("\ncheck: write-first after populate+prefault: %lld exits, untouched guest %lld, limit %lld: %s\n",
+		       (long long)w->exits, (long long)untouched->s.exits,
+		       (long long)limit, ok ? "ok" : "FAILED");
+	}
+
+	/* Machine-readable copies for scripts/bench.sh. */
+	printf("\n-- csv first-touch --\n"
+	       "arch,touch,preparation,pages,exits,populate_ms,prefault_ms,touch_ms,total_ms,ns_per_page,exits_ratio,total_ratio,prefault_steps\n");
+	for (i = 0; i < NR_CASES; i++) {
+		const struct sample *s = &rows[i].s;
+
+		base = rows[i].touch == TOUCH_NONE ? &rows[i] :
+		       rows[i].touch == TOUCH_READ ? &rows[1] : &rows[4];
+		printf("%s,%s,%s,%llu,%lld,%.3f,%.3f,%.3f,%.3f,%.1f,%.4f,%.4f,%llu\n",
+		       machine(), touch_name[rows[i].touch], prep_name[rows[i].prep],
+		       (unsigned long long)pages, (long long)s->exits,
+		       s->populate_s * 1e3, s->prefault_s * 1e3, s->touch_s * 1e3,
+		       total_s(s) * 1e3, total_s(s) * 1e9 / pages,
+		       base->s.exits ? (double)s->exits / base->s.exits : 0,
+		       total_s(&base->s) > 0 ? total_s(s) / total_s(&base->s) : 0,
+		       (unsigned long long)s->steps);
+	}
+	printf("-- end --\n");
+	if (o->thp_size) {
+		printf("-- csv thp-slot --\n"
+		       "arch,slot_mib,host_thp_mib,populate_ms,prefault_ms,steps,leaves_4k,leaves_2m,leaves_1g,leaves_other\n");
+		printf("%s,%llu,%llu,%.3f,%.3f,%llu,%llu,%llu,%llu,%llu\n", machine(),
+		       (unsigned long long)(thp.size / MIB),
+		       (unsigned long long)(thp.host_thp / MIB), thp.populate_s * 1e3,
+		       thp.prefault_s * 1e3, (unsigned long long)thp.steps.steps,
+		       (unsigned long long)thp.steps.hist[13],
+		       (unsigned long long)thp.steps.hist[22],
+		       (unsigned long long)thp.steps.hist[31],
+		       (unsigned long long)(thp.steps.steps - thp.steps.hist[13] -
+					    thp.steps.hist[22] - thp.steps.hist[31]));
+		printf("-- end --\n");
+	}
+	return ok ? 0 : EXIT_FAILED;
+}
+
+/* ---- command line ---------------------------------------------------- */
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: kvm-prefault probe\n"
-		"  probe   report KVM_CAP_PRE_FAULT_MEMORY and pre-fault a 64 MiB slot\n");
+	fprintf(f,
+		"usage: kvm-prefault probe [--json]\n"
+		"       kvm-prefault demo [--size MIB]\n"
+		"       kvm-prefault bench [--size MIB] [--reps N] [--thp-size MIB]\n"
+		"\n"
+		"  probe   KVM_CAP_PRE_FAULT_MEMORY on /dev/kvm and on a VM of each type\n"
+		"  demo    pre-fault a slot (default 64 MiB), then a guest reads every\n"
+		"          page; the same without pre-fault, side by side\n"
+		"  bench   guest first touch, read and write, with no pre-fault, with\n"
+		"          pre-fault, with populate-write + pre-fault (median of --reps,\n"
+		"          default 3); then pre-fault of a host-populated THP-backed\n"
+		"          slot (--thp-size, default 1024 MiB, 0 to skip)\n"
+		"\n"
+		"exit status: 0 success, 1 a KVM call or a bench check failed, 2 usage\n");
+}
+
+/* A size in MiB, 1..65536, or 0 when @allow_zero; -1 when malformed. */
+static int64_t parse_mib(const char *s, int allow_zero)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v > 65536 || (!v && !allow_zero))
+		return -1;
+	return (int64_t)v;
 }
 
 int main(int argc, char **argv)
 {
-	if (argc == 2 && !strcmp(argv[1], "probe"))
-		return probe();
-	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "size", required_argument, NULL, 's' },
+		{ "reps", required_argument, NULL, 'r' },
+		{ "thp-size", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ }
+	};
+	struct options o = { .size = 64 * MIB, .thp_size = 1024 * MIB, .reps = 3 };
+	static const struct {
+		const char *name;
+		int (*run)(const struct options *o);
+		unsigned int opts;
+	} cmds[] = {
+		{ "probe", cmd_probe, OPT_JSON },
+		{ "demo", cmd_demo, OPT_SIZE },
+		{ "bench", cmd_bench, OPT_SIZE | OPT_REPS | OPT_THP_SIZE },
+	};
+	unsigned int i;
+	const char *cmd;
+	int64_t v;
+	int c;
+
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		usage(stdout);
 		return 0;
 	}
-	usage(stderr);
-	return 2;
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(cmd, cmds[i].name))
+			break;
+	if (i == sizeof(cmds) / sizeof(cmds[0])) {
+		fprintf(stderr, "kvm-prefault: unknown command '%s'\n", cmd);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			o.json = 1;
+			o.given |= OPT_JSON;
+			break;
+		case 's':
+		case 't':
+			v = parse_mib(optarg, c == 't');
+			if (v < 0) {
+				fprintf(stderr, "kvm-prefault: --%s wants MiB (%s1..65536), not '%s'\n",
+					c == 's' ? "size" : "thp-size", c == 't' ? "0, " : "",
+					optarg);
+				return EXIT_USAGE;
+			}
+			*(c == 's' ? &o.size : &o.thp_size) = (uint64_t)v * MIB;
+			o.given |= c == 's' ? OPT_SIZE : OPT_THP_SIZE;
+			break;
+		case 'r':
+			v = parse_mib(optarg, 0);
+			if (v < 1 || v > 64) {
+				fprintf(stderr, "kvm-prefault: --reps wants 1..64, not '%s'\n", optarg);
+				return EXIT_USAGE;
+			}
+			o.reps = v;
+			o.given |= OPT_REPS;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "kvm-prefault: unexpected argument '%s'\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (o.given & ~cmds[i].opts) {
+		fprintf(stderr, "kvm-prefault: %s takes no such option (see --help)\n", cmd);
+		return EXIT_USAGE;
+	}
+	return cmds[i].run(&o);
 }

@@ -185,7 +185,7 @@ static int vm_arch_set_args(struct vm *vm, const uint64_t arg[5])
 #error "unsupported architecture"
 #endif
 
-static int vm_fail(struct vm *vm, int r, const char *fmt, ...)
+int vm_fail(struct vm *vm, int r, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -325,39 +325,49 @@ int vm_run_guest(struct vm *vm, uint64_t gpa, uint64_t len, uint64_t stride,
 	return 0;
 }
 
-int64_t vm_vcpu_stat(struct vm *vm, const char *name)
+int vm_vcpu_stat_array(struct vm *vm, const char *name, uint64_t *data,
+		       uint32_t n)
 {
 	struct kvm_stats_header hdr;
 	struct kvm_stats_desc *desc;
+	int found = -ENOENT;
 	size_t desc_size;
-	int64_t value = -1;
 	uint32_t i;
 	char *descs;
 
 	if (vm->stats_fd < 0 ||
 	    pread(vm->stats_fd, &hdr, sizeof(hdr), 0) != sizeof(hdr))
-		return -1;
+		return -EIO;
 	desc_size = sizeof(*desc) + hdr.name_size;
 	descs = calloc(hdr.num_desc, desc_size);
 	if (!descs)
-		return -1;
+		return -ENOMEM;
 	if (pread(vm->stats_fd, descs, hdr.num_desc * desc_size,
-		  hdr.desc_offset) != (ssize_t)(hdr.num_desc * desc_size))
+		  hdr.desc_offset) != (ssize_t)(hdr.num_desc * desc_size)) {
+		found = -EIO;
 		goto out;
+	}
 	for (i = 0; i < hdr.num_desc; i++) {
-		uint64_t v;
-
 		desc = (struct kvm_stats_desc *)(descs + i * desc_size);
 		if (strcmp(desc->name, name))
 			continue;
-		if (pread(vm->stats_fd, &v, sizeof(v),
-			  hdr.data_offset + desc->offset) == sizeof(v))
-			value = (int64_t)v;
+		found = desc->size < n ? desc->size : n;
+		memset(data, 0, n * sizeof(*data));
+		if (pread(vm->stats_fd, data, found * sizeof(*data),
+			  hdr.data_offset + desc->offset) != (ssize_t)(found * sizeof(*data)))
+			found = -EIO;
 		break;
 	}
 out:
 	free(descs);
-	return value;
+	return found;
+}
+
+int64_t vm_vcpu_stat(struct vm *vm, const char *name)
+{
+	uint64_t v;
+
+	return vm_vcpu_stat_array(vm, name, &v, 1) == 1 ? (int64_t)v : -1;
 }
 
 uint32_t vm_fill_data(struct vm *vm, uint64_t page_size)

@@ -51,6 +51,9 @@ int vm_create(struct vm *vm);
  */
 int vm_add_data_slot(struct vm *vm, uint64_t size, int mmap_flags);
 void vm_destroy(struct vm *vm);
+/* Record "fmt: strerror(-r)" in vm->err and return @r (a negative errno). */
+int vm_fail(struct vm *vm, int r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /*
  * Run the guest program over [gpa, gpa + len) with @stride and @op until its
@@ -61,6 +64,13 @@ int vm_run_guest(struct vm *vm, uint64_t gpa, uint64_t len, uint64_t stride,
 
 /* Value of the vCPU statistic @name (e.g. "exits"), or -1 when absent. */
 int64_t vm_vcpu_stat(struct vm *vm, const char *name);
+/*
+ * Up to @n elements of the vCPU statistic @name (a histogram, say) into
+ * @data, zero-filled beyond the statistic's size: how many were read, or
+ * -ENOENT when the kernel has no such statistic, -EIO or -ENOMEM.
+ */
+int vm_vcpu_stat_array(struct vm *vm, const char *name, uint64_t *data,
+		       uint32_t n);
 
 /* Word the host stores at the start of data page @i for the guest to sum. */
 static inline uint32_t vm_page_pattern(uint64_t i)

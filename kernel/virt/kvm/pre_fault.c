@@ -95,6 +95,13 @@ static long kvm_pre_fault_step(struct kvm_vcpu *vcpu,
 	/* An arch that maps nothing, or more than asked, breaks the loop. */
 	if (WARN_ON_ONCE(r == 0 || r > (long)range->size))
 		return -EIO;
+	/*
+	 * An aligned step covers exactly the leaf that maps range->gpa, so
+	 * the histogram tells a VMM which mapping sizes its pre-fault got.
+	 */
+	++vcpu->stat.generic.pre_fault_steps;
+	if (r > 0)
+		KVM_STATS_LOG_HIST_UPDATE(vcpu->stat.generic.pre_fault_step_bytes_hist, r);
 	return r;
 }
 
