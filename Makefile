@@ -2,6 +2,8 @@
 #   make setup            install build dependencies (Debian 12, as root)
 #   make run [ARCH=...]   build and show KVM_PRE_FAULT_MEMORY on ARCH (arm64)
 #   make test [ARCH=...]  build, boot and test ARCH (default: all three)
+#   make bench [ARCH=...] benchmark pre-fault on ARCH (default: all three),
+#                         results in build/bench/
 #   make prepare | build | clean
 SHELL := /bin/sh
 
@@ -10,7 +12,7 @@ SHELL := /bin/sh
 MAKEOVERRIDES :=
 unexport ARCH
 
-.PHONY: setup prepare build run test clean distclean
+.PHONY: setup prepare build run test bench clean distclean
 
 setup:
 	@scripts/setup.sh
@@ -28,8 +30,11 @@ run: prepare
 test: prepare
 	@scripts/test.sh $(or $(ARCH),all)
 
+bench: prepare
+	@scripts/bench.sh $(or $(ARCH),all)
+
 clean:
-	rm -rf build/x86_64* build/arm64* build/riscv64* build/logs
+	rm -rf build/x86_64* build/arm64* build/riscv64* build/logs build/bench
 
 distclean:
 	rm -rf build

@@ -6,6 +6,18 @@ import shlex
 KUNIT_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
+def host_tsc_khz():
+    """The build host's TSC frequency in kHz (what TCG's RDTSC counts)."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('cpu MHz'):
+                    return str(int(float(line.split(':')[1]) * 1000))
+    except (OSError, ValueError):
+        pass
+    return '2000000'
+
+
 def load(arch):
     """Return the per-arch settings of kunit/arch/ARCH.conf as a dict."""
     conf = {}
@@ -17,6 +29,8 @@ def load(arch):
             key, _, value = line.partition('=')
             words = shlex.split(value)
             conf[key] = words[0] if len(words) == 1 else ' '.join(words)
+    if 'HOST_TSC_KHZ' in conf.get('CMDLINE', ''):
+        conf['CMDLINE'] = conf['CMDLINE'].replace('HOST_TSC_KHZ', host_tsc_khz())
     return conf
 
 

@@ -24,6 +24,9 @@ arch_load() {
 	ready_override=${KVM_READY:-}
 	# shellcheck disable=SC1090
 	. "$top/kunit/arch/$arch.conf"
+	case $CMDLINE in *HOST_TSC_KHZ*)
+		CMDLINE=$(echo "$CMDLINE" | sed "s/HOST_TSC_KHZ/$(host_tsc_khz)/") ;;
+	esac
 	QEMU_CPU=${cpu_override:-$QEMU_CPU}
 	QEMU_MACHINE=${machine_override:-$QEMU_MACHINE}
 	KVM_READY=${ready_override:-$KVM_READY}
@@ -41,6 +44,13 @@ kmake() {
 	command -v ccache >/dev/null 2>&1 && cc="ccache $cc"
 	make -C "$tree" O="$out" ARCH="$LINUX_ARCH" CROSS_COMPILE="$CROSS_COMPILE" \
 		CC="$cc" HOSTCC="${HOSTCC:-gcc}" "$@"
+}
+
+# host_tsc_khz: the build host's TSC frequency in kHz (kunit/archconf.py
+# has the same for kunit.py).
+host_tsc_khz() {
+	awk -F: '/^cpu MHz/ { printf "%d\n", $2 * 1000; found = 1; exit }
+		END { if (!found) print 2000000 }' /proc/cpuinfo
 }
 
 # elapsed START: seconds since START (from date +%s).

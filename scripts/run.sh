@@ -1,12 +1,13 @@
 #!/bin/sh
 # run.sh [ARCH|all] [CMD]: build what is missing and show what a VMM sees of
 # KVM_PRE_FAULT_MEMORY on ARCH (default arm64): the output of
-# "kvm-prefault CMD" (default probe) run in the guest.
+# "kvm-prefault CMD" run in the guest (default probe,demo: the capability
+# per VM type, then a pre-faulted guest next to one that is not).
 set -eu
 . "$(dirname "$0")/lib.sh"
 
 arches=${1:-arm64}
-cmd=${2:-probe}
+cmd=${2:-probe,demo}
 [ "$arches" = all ] && arches=$ALL_ARCHES
 rc=0
 for a in $arches; do

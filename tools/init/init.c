@@ -3,10 +3,10 @@
  * /init of the test initramfs.  Mounts what the programs need, then either
  * runs every test program in /tests, nesting each one's KTAP under a subtest
  * named after it (kselftest's runner does the same), or, with
- * kvmpf.cmd=SUBCOMMAND on the kernel command line, runs
- * "/bin/kvm-prefault SUBCOMMAND".  Ends with a "kvmpf: done" line the host
- * harness waits for, then restarts the machine: QEMU runs with -no-reboot,
- * so a restart ends it on every arch, ACPI or not.
+ * kvmpf.cmd=SUBCOMMAND[,SUBCOMMAND...] on the kernel command line, runs
+ * "/bin/kvm-prefault SUBCOMMAND" for each in turn.  Ends with a "kvmpf:
+ * done" line the host harness waits for, then restarts the machine: QEMU
+ * runs with -no-reboot, so a restart ends it on every arch, ACPI or not.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -143,27 +143,44 @@ static int run_tests(void)
 	return failed;
 }
 
-int main(void)
+/*
+ * Run "kvm-prefault C" for each C of the comma-separated @cmds in turn; the
+ * last line carries the first non-zero exit status, or 0.
+ */
+static void run_commands(char *cmds)
 {
-	char buf[4096], *cmd;
+	char *list = strdup(cmds), *save = NULL, *c;
+	int worst = 0;
 
-	setup_fs();
-	cmd = cmdline_value("cmd", buf, sizeof(buf));
-	if (cmd && *cmd) {
-		char *argv[] = { "/bin/kvm-prefault", cmd, NULL };
+	for (c = strtok_r(list, ",", &save); c; c = strtok_r(NULL, ",", &save)) {
+		char *argv[] = { "/bin/kvm-prefault", c, NULL };
 		pid_t pid = fork();
-		int status = 0;
+		int status = 0, code;
 
 		if (pid == 0) {
 			execv(argv[0], argv);
 			_exit(127);
 		}
 		waitpid(pid, &status, 0);
-		printf("kvmpf: done: kvm-prefault %s exited with %d\n", cmd,
-		       WIFEXITED(status) ? WEXITSTATUS(status) : 128);
-	} else {
-		run_tests();
+		code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+		printf("kvmpf: kvm-prefault %s exited with %d\n\n", c, code);
+		if (!worst)
+			worst = code;
 	}
+	printf("kvmpf: done: kvm-prefault %s exited with %d\n", cmds, worst);
+	free(list);
+}
+
+int main(void)
+{
+	char buf[4096], *cmd;
+
+	setup_fs();
+	cmd = cmdline_value("cmd", buf, sizeof(buf));
+	if (cmd && *cmd)
+		run_commands(cmd);
+	else
+		run_tests();
 	fflush(stdout);
 	sync();
 	reboot(RB_AUTOBOOT);

@@ -277,6 +277,24 @@ static void format_leaves(const struct steps *s, char *buf, size_t len)
 		snprintf(buf, len, "none");
 }
 
+/* Does a VM of the default type have the capability?  Says why not. */
+static int can_prefault(void)
+{
+	struct vm vm;
+	int cap;
+
+	if (vm_create(&vm)) {
+		fprintf(stderr, "kvm-prefault: %s\n", vm.err);
+		return 0;
+	}
+	cap = kvmpf_probe(vm.vm_fd, NULL);
+	vm_destroy(&vm);
+	if (cap != 1)
+		fprintf(stderr, "kvm-prefault: this VM cannot pre-fault (%s)\n",
+			cap < 0 ? strerror(-cap) : "KVM_CAP_PRE_FAULT_MEMORY is 0");
+	return cap == 1;
+}
+
 /* ---- demo ------------------------------------------------------------ */
 
 static void demo_progress(uint64_t done, uint64_t total, void *opaque)
@@ -350,24 +368,12 @@ static int cmd_demo(const struct options *o)
 	uint64_t page = sysconf(_SC_PAGESIZE), pages = o->size / page;
 	struct demo_run with = { .prefault = 1 }, without = { 0 };
 	char err[160], leaves[160];
-	struct vm vm;
-	int cap;
 
 	printf("kvm-prefault demo: %s, Linux %s, a %llu MiB slot of %llu-byte pages\n",
 	       machine(), kernel_release(), (unsigned long long)(o->size / MIB),
 	       (unsigned long long)page);
-	if (vm_create(&vm)) {
-		fprintf(stderr, "kvm-prefault: %s\n", vm.err);
+	if (!can_prefault())
 		return EXIT_FAILED;
-	}
-	cap = kvmpf_probe(vm.vm_fd, NULL);
-	vm_destroy(&vm);
-	printf("KVM_CAP_PRE_FAULT_MEMORY on the VM: %d\n", cap);
-	if (cap != 1) {
-		fprintf(stderr, "kvm-prefault: this VM cannot pre-fault (%s)\n",
-			cap < 0 ? strerror(-cap) : "capability 0");
-		return EXIT_FAILED;
-	}
 	if (demo_once(o, &with, err, sizeof(err)) ||
 	    demo_once(o, &without, err, sizeof(err))) {
 		fprintf(stderr, "kvm-prefault: %s\n", err);
@@ -576,6 +582,8 @@ static int cmd_bench(const struct options *o)
 	printf("kvm-prefault bench: %s, Linux %s; %llu MiB slot, %llu pages of %llu bytes, median of %u runs\n",
 	       machine(), kernel_release(), (unsigned long long)(o->size / MIB),
 	       (unsigned long long)pages, (unsigned long long)page, o->reps);
+	if (!can_prefault())
+		return EXIT_FAILED;
 	/* Interleaved repetitions: a slow phase of the machine hits every case. */
 	for (rep = 0; rep < o->reps; rep++)
 		for (i = 0; i < NR_CASES; i++)
@@ -602,7 +610,7 @@ static int cmd_bench(const struct options *o)
 		/* Ratios are to the same touch without any pre-fault. */
 		base = rows[i].touch == TOUCH_NONE ? &rows[i] :
 		       rows[i].touch == TOUCH_READ ? &rows[1] : &rows[4];
-		printf("| %-5s | %-17s | %7lld | %7.2fms | %7.2fms | %7.2fms | %7.2fms | %8.0f | %8.3f | %8.3f |\n",
+		printf("| %-5s | %-17s | %7lld | %7.2fms | %7.2fms | %7.2fms | %7.2fms | %8.0f | %8.4f | %8.3f |\n",
 		       touch_name[rows[i].touch], prep_name[rows[i].prep],
 		       (long long)s->exits, s->populate_s * 1e3, s->prefault_s * 1e3,
 		       s->touch_s * 1e3, total_s(s) * 1e3, total_s(s) * 1e9 / pages,
