@@ -21,6 +21,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "spawn.h"
+
 #define TEST_DIR	"/tests"
 #define MAX_TESTS	64
 
@@ -66,26 +68,14 @@ static char *cmdline_value(const char *key, char *buf, size_t len)
 static int run_nested(char *const argv[])
 {
 	char line[4096];
-	int pipefd[2], status = 0;
+	int fd, status = 0;
 	FILE *out;
 	pid_t pid;
 
-	if (pipe(pipefd))
-		return -1;
-	pid = fork();
+	pid = spawn_piped(argv, &fd);
 	if (pid < 0)
 		return -1;
-	if (pid == 0) {
-		dup2(pipefd[1], 1);
-		dup2(pipefd[1], 2);
-		close(pipefd[0]);
-		close(pipefd[1]);
-		execv(argv[0], argv);
-		printf("# exec %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(pipefd[1]);
-	out = fdopen(pipefd[0], "r");
+	out = fdopen(fd, "r");
 	while (out && fgets(line, sizeof(line), out)) {
 		printf("    %s", line);
 		if (!strchr(line, '\n'))

@@ -280,15 +280,13 @@ static void format_leaves(const struct steps *s, char *buf, size_t len)
 /* Does a VM of the default type have the capability?  Says why not. */
 static int can_prefault(void)
 {
-	struct vm vm;
+	char err[160];
 	int cap;
 
-	if (vm_create(&vm)) {
-		fprintf(stderr, "kvm-prefault: %s\n", vm.err);
+	if (vm_pre_fault_capability(&cap, NULL, err, sizeof(err))) {
+		fprintf(stderr, "kvm-prefault: %s\n", err);
 		return 0;
 	}
-	cap = kvmpf_probe(vm.vm_fd, NULL);
-	vm_destroy(&vm);
 	if (cap != 1)
 		fprintf(stderr, "kvm-prefault: this VM cannot pre-fault (%s)\n",
 			cap < 0 ? strerror(-cap) : "KVM_CAP_PRE_FAULT_MEMORY is 0");

@@ -12,12 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "ktap.h"
-#include "kvmprefault.h"
+#include "spawn.h"
 #include "vm.h"
 
 #define CLI		"/bin/kvm-prefault"
@@ -29,7 +28,7 @@ static char out[OUT_SIZE];
 static int run_cli(const char *const *args)
 {
 	char *argv[16];
-	int pipefd[2], status, n = 0, i;
+	int fd, status, n = 0, i;
 	ssize_t r;
 	pid_t pid;
 
@@ -38,23 +37,13 @@ static int run_cli(const char *const *args)
 		argv[i + 1] = (char *)args[i];
 	argv[i + 1] = NULL;
 	out[0] = '\0';
-	if (pipe(pipefd))
-		return -1;
-	pid = fork();
+	pid = spawn_piped(argv, &fd);
 	if (pid < 0)
 		return -1;
-	if (pid == 0) {
-		dup2(pipefd[1], 1);
-		dup2(pipefd[1], 2);
-		close(pipefd[0]);
-		execv(CLI, argv);
-		_exit(127);
-	}
-	close(pipefd[1]);
-	while ((r = read(pipefd[0], out + n, OUT_SIZE - 1 - n)) > 0)
+	while ((r = read(fd, out + n, OUT_SIZE - 1 - n)) > 0)
 		n += r;
 	out[n] = '\0';
-	close(pipefd[0]);
+	close(fd);
 	if (waitpid(pid, &status, 0) != pid)
 		return -1;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -90,19 +79,12 @@ int main(void)
 	char want[256];
 	const char *p, *q;
 	long long exits;
+	char err[160];
 	struct ktap t;
-	struct vm vm;
 	int cap, dev_cap, r;
 
-	if (vm_create(&vm)) {
-		ktap_plan(&t, 1);
-		ktap_result(&t, 0, "vm_create");
-		ktap_diag("%s", vm.err);
-		return ktap_exit_code(&t);
-	}
-	cap = kvmpf_probe(vm.vm_fd, NULL);
-	dev_cap = ioctl(vm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_PRE_FAULT_MEMORY);
-	vm_destroy(&vm);
+	if (vm_pre_fault_capability(&cap, &dev_cap, err, sizeof(err)))
+		return ktap_fail_only(&t, "vm_create", err);
 
 	ktap_plan(&t, 12);
 	expect(&t, "help_exits_0", (const char *[]){ "--help", NULL }, 0,

@@ -78,18 +78,12 @@ int main(void)
 {
 	uint64_t page = sysconf(_SC_PAGESIZE), pages = SLOT_SIZE / page;
 	int64_t without, with, thp;
+	char err[160];
 	struct ktap t;
-	struct vm vm;
 	int cap;
 
-	if (vm_create(&vm)) {
-		ktap_plan(&t, 1);
-		ktap_result(&t, 0, "vm_create");
-		ktap_diag("%s", vm.err);
-		return ktap_exit_code(&t);
-	}
-	cap = kvmpf_probe(vm.vm_fd, NULL);
-	vm_destroy(&vm);
+	if (vm_pre_fault_capability(&cap, NULL, err, sizeof(err)))
+		return ktap_fail_only(&t, "vm_create", err);
 	if (cap <= 0) {
 		printf("KTAP version 1\n1..0 # SKIP KVM_PRE_FAULT_MEMORY is not enabled for this VM\n");
 		return 4;

@@ -45,6 +45,18 @@ static inline int ktap_result(struct ktap *t, int pass, const char *name)
 	return pass;
 }
 
+/*
+ * A document of one failed case, for a program that cannot even start its
+ * cases: @name, with @why as diagnostic.  Returns the exit code.
+ */
+static inline int ktap_fail_only(struct ktap *t, const char *name, const char *why)
+{
+	ktap_plan(t, 1);
+	ktap_result(t, 0, name);
+	ktap_diag("%s", why);
+	return t->failed;
+}
+
 /* 0 when every planned case ran and passed, 1 otherwise (kselftest codes). */
 static inline int ktap_exit_code(const struct ktap *t)
 {

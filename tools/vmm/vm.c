@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "kvmprefault.h"
 #include "vm.h"
 
 extern const unsigned char vm_guest_code[], vm_guest_code_end[];
@@ -272,6 +273,24 @@ int vm_add_data_slot(struct vm *vm, uint64_t size, int mmap_flags)
 	vm->data = (void *)(((uintptr_t)map + VM_BLOCK_SIZE - 1) & ~(VM_BLOCK_SIZE - 1));
 	vm->data_size = size;
 	return vm_set_slot(vm, VM_DATA_SLOT, VM_DATA_GPA, size, vm->data);
+}
+
+int vm_pre_fault_capability(int *vm_cap, int *dev_cap, char *err, size_t len)
+{
+	struct vm vm;
+	int r;
+
+	r = vm_create(&vm);
+	if (r) {
+		snprintf(err, len, "%s", vm.err);
+	} else {
+		*vm_cap = kvmpf_probe(vm.vm_fd, NULL);
+		if (dev_cap)
+			*dev_cap = ioctl(vm.kvm_fd, KVM_CHECK_EXTENSION,
+					 KVM_CAP_PRE_FAULT_MEMORY);
+	}
+	vm_destroy(&vm);
+	return r;
 }
 
 void vm_destroy(struct vm *vm)

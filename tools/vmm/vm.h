@@ -51,6 +51,12 @@ int vm_create(struct vm *vm);
  */
 int vm_add_data_slot(struct vm *vm, uint64_t size, int mmap_flags);
 void vm_destroy(struct vm *vm);
+/*
+ * KVM_CAP_PRE_FAULT_MEMORY of a fresh VM of the default type into *@vm_cap
+ * (1, 0 or -errno) and, unless NULL, of /dev/kvm into *@dev_cap.  0, or
+ * -errno when no VM could be created, with the reason in @err.
+ */
+int vm_pre_fault_capability(int *vm_cap, int *dev_cap, char *err, size_t len);
 /* Record "fmt: strerror(-r)" in vm->err and return @r (a negative errno). */
 int vm_fail(struct vm *vm, int r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
