@@ -319,8 +319,12 @@ struct demo_run {
 
 static int demo_once(const struct options *o, struct demo_run *d, char *err, size_t len)
 {
-	uint64_t page = sysconf(_SC_PAGESIZE), next = 0;
-	struct kvmpf_options opts = { .progress = demo_progress, .opaque = &next };
+	uint64_t page = sysconf(_SC_PAGESIZE), next = o->size / 4;
+	/* 16 ioctls: enough for a progress line per quarter. */
+	struct kvmpf_options opts = {
+		.progress = demo_progress, .opaque = &next,
+		.chunk = (o->size / 16 + page - 1) / page * page,
+	};
 	struct steps before;
 	uint32_t expect, got = 0;
 	struct vm vm;

@@ -54,8 +54,9 @@ int kvmpf_probe(int vm_fd, const struct kvmpf_options *opts)
 int kvmpf_prefault(int vcpu_fd, uint64_t gpa, uint64_t size,
 		   const struct kvmpf_options *opts, struct kvmpf_result *res)
 {
-	struct kvm_pre_fault_memory range = { .gpa = gpa, .size = size };
+	uint64_t chunk = opts ? opts->chunk : 0, page = sysconf(_SC_PAGESIZE);
 	kvmpf_ioctl_fn do_ioctl = ioctl_of(opts);
+	uint64_t left = size, at = gpa;
 	unsigned int retries = 0;
 
 	memset(res, 0, sizeof(*res));
@@ -64,31 +65,38 @@ int kvmpf_prefault(int vcpu_fd, uint64_t gpa, uint64_t size,
 	if (gpa + size < gpa)
 		return fail(res, EINVAL, "range 0x%llx + 0x%llx wraps",
 			    (unsigned long long)gpa, (unsigned long long)size);
-	while (range.size) {
-		uint64_t before = range.size;
+	if (chunk % page)
+		return fail(res, EINVAL, "chunk of %llu bytes is not a multiple of the page size",
+			    (unsigned long long)chunk);
+	while (left) {
+		uint64_t asked = chunk && chunk < left ? chunk : left, done;
+		struct kvm_pre_fault_memory range = { .gpa = at, .size = asked };
 		int r, err;
 
 		res->calls++;
 		r = do_ioctl(vcpu_fd, KVM_PRE_FAULT_MEMORY, &range);
 		err = r < 0 ? errno : 0;
 		/* The kernel reports progress in the range even with an error. */
-		if (range.size > before || range.gpa + range.size != gpa + size)
+		if (range.size > asked || range.gpa + range.size != at + asked)
 			return fail(res, EPROTO, "KVM returned an inconsistent range");
-		res->gpa = range.gpa;
-		res->size = range.size;
-		if (range.size < before) {
+		done = asked - range.size;
+		at += done;
+		left -= done;
+		res->gpa = at;
+		res->size = left;
+		if (done) {
 			retries = 0;
 			if (opts && opts->progress)
-				opts->progress(size - range.size, size, opts->opaque);
+				opts->progress(size - left, size, opts->opaque);
 		}
 		if (!err)
 			continue;
 		if (err != EINTR && err != EAGAIN)
 			return fail(res, err, "KVM_PRE_FAULT_MEMORY at 0x%llx: %s",
-				    (unsigned long long)range.gpa, strerror(err));
+				    (unsigned long long)at, strerror(err));
 		if (opts && opts->max_retries && ++retries > opts->max_retries)
 			return fail(res, err, "KVM_PRE_FAULT_MEMORY at 0x%llx: %s %u times",
-				    (unsigned long long)range.gpa, strerror(err),
+				    (unsigned long long)at, strerror(err),
 				    retries - 1);
 	}
 	return 0;

@@ -31,6 +31,12 @@ struct kvmpf_options {
 	void *opaque;			/* passed to @progress */
 	kvmpf_ioctl_fn ioctl;		/* NULL: ioctl(2) */
 	unsigned int max_retries;	/* EINTR/EAGAIN in a row; 0: unlimited */
+	/*
+	 * Bytes per ioctl, a multiple of the page size; 0: the whole range
+	 * in one.  KVM returns only when done or interrupted, so a chunk is
+	 * what gives @progress something to report on a large range.
+	 */
+	uint64_t chunk;
 };
 
 /*

@@ -111,6 +111,24 @@ static int fake_parallel_ioctl(int fd, unsigned long request, void *arg)
 	return 0;
 }
 
+/* Chunked: the fake maps all it is asked and records each call's size. */
+static uint64_t chunk_sizes[8];
+static unsigned int chunk_calls;
+
+static int fake_whole_ioctl(int fd, unsigned long request, void *arg)
+{
+	struct kvm_pre_fault_memory *range = arg;
+
+	(void)fd;
+	(void)request;
+	if (chunk_calls < 8)
+		chunk_sizes[chunk_calls] = range->size;
+	chunk_calls++;
+	range->gpa += range->size;
+	range->size = 0;
+	return 0;
+}
+
 int main(void)
 {
 	struct kvmpf_options opts = fake;
@@ -118,7 +136,7 @@ int main(void)
 	struct ktap t;
 	int r;
 
-	ktap_plan(&t, 13);
+	ktap_plan(&t, 15);
 
 	{
 		static const struct step s[] = { { 16 * PAGE, 0 } };
@@ -225,6 +243,29 @@ int main(void)
 		r = kvmpf_prefault_parallel(fds, 2, 1, PAGE, &fake, &res);
 		ktap_result(&t, r == -EINVAL && res.err == EINVAL,
 			    "parallel_refuses_unaligned_range");
+	}
+	{
+		struct kvmpf_options chunked = {
+			.ioctl = fake_whole_ioctl, .chunk = 2 * PAGE,
+			.progress = record_progress,
+		};
+
+		chunk_calls = progress_calls = 0;
+		r = kvmpf_prefault(3, 0x10000, 5 * PAGE, &chunked, &res);
+		ktap_result(&t, expect_result(&res, r, 0, 0x10000 + 5 * PAGE, 0, 3) &&
+			    chunk_calls == 3 && chunk_sizes[0] == 2 * PAGE &&
+			    chunk_sizes[1] == 2 * PAGE && chunk_sizes[2] == PAGE &&
+			    progress_calls == 3 && progress_done[0] == 2 * PAGE &&
+			    progress_done[1] == 4 * PAGE && progress_done[2] == 5 * PAGE,
+			    "chunks_bound_each_call_and_report_progress");
+	}
+	{
+		struct kvmpf_options bad = { .ioctl = fake_whole_ioctl, .chunk = PAGE + 1 };
+
+		chunk_calls = 0;
+		r = kvmpf_prefault(3, 0, 4 * PAGE, &bad, &res);
+		ktap_result(&t, expect_result(&res, r, EINVAL, 0, 4 * PAGE, 0) &&
+			    chunk_calls == 0, "unaligned_chunk_refused_without_ioctl");
 	}
 	{
 		int yes, no, err;
