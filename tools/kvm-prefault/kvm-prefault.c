@@ -34,6 +34,10 @@
 #define EXIT_USAGE	2
 #define MIB		(1ULL << 20)
 #define HIST_BUCKETS	32	/* of the vCPU statistic pre_fault_step_bytes_hist */
+/* Its buckets are fls64(bytes): the leaves of 4 KiB, 2 MiB and 1 GiB. */
+#define HIST_4K		13
+#define HIST_2M		22
+#define HIST_1G		31
 
 /* Which command reads which option. */
 #define OPT_JSON	(1 << 0)
@@ -57,22 +61,13 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static const char *machine(void)
+static const struct utsname *host(void)
 {
 	static struct utsname uts;
 
 	if (!uts.machine[0])
 		uname(&uts);
-	return uts.machine;
-}
-
-static const char *kernel_release(void)
-{
-	static struct utsname uts;
-
-	if (!uts.release[0])
-		uname(&uts);
-	return uts.release;
+	return &uts;
 }
 
 /* ---- probe ---------------------------------------------------------- */
@@ -171,7 +166,7 @@ static int cmd_probe(const struct options *o)
 
 	if (o->json) {
 		printf("{\"arch\": \"%s\", \"kernel\": \"%s\", \"dev_kvm\": %d, \"vm_types\": [",
-		       machine(), kernel_release(), dev_cap);
+		       host()->machine, host()->release, dev_cap);
 		for (i = 0; i < NR_VM_TYPES; i++)
 			printf("%s\n  {\"name\": \"%s\", \"type\": %lu, \"created\": %s, "
 			       "\"error\": %s%s%s, \"pre_fault\": %d}",
@@ -183,7 +178,7 @@ static int cmd_probe(const struct options *o)
 		printf("\n]}\n");
 		return 0;
 	}
-	printf("kvm-prefault probe: %s, Linux %s\n", machine(), kernel_release());
+	printf("kvm-prefault probe: %s, Linux %s\n", host()->machine, host()->release);
 	printf("KVM_CAP_PRE_FAULT_MEMORY on /dev/kvm: %d\n\n", dev_cap);
 	printf("| %-14s | %-10s | %-22s | %-9s |\n", "VM type", "type", "created", "pre-fault");
 	printf("|%s|%s|%s|%s|\n", "----------------", "------------",
@@ -293,6 +288,84 @@ static int can_prefault(void)
 	return cap == 1;
 }
 
+/* ---- one guest's first touch, shared by demo and bench --------------- */
+
+enum touch { TOUCH_NONE, TOUCH_READ, TOUCH_WRITE };
+enum prep { PREP_NONE, PREP_PREFAULT, PREP_POPULATE_PREFAULT };
+
+static const char *const touch_name[] = { "none", "read", "write" };
+static const char *const prep_name[] = { "none", "prefault", "populate+prefault" };
+
+struct sample {
+	int64_t exits;		/* while the guest touched the slot */
+	double populate_s, prefault_s, touch_s;
+	uint64_t calls;		/* KVM_PRE_FAULT_MEMORY ioctls */
+	struct steps steps;	/* backend steps and their leaves */
+	int data_ok;		/* a read saw what the host wrote */
+};
+
+/*
+ * A fresh VM with a @size slot on 4 KiB host pages (the case pre-faulting
+ * exists for), written by the host first when @fill, prepared as @prep
+ * says, then touched by the guest one word per page.
+ */
+static int touch_once(uint64_t size, enum touch touch, enum prep prep, int fill,
+		      const struct kvmpf_options *opts, struct sample *s,
+		      char *err, size_t len)
+{
+	uint64_t page = sysconf(_SC_PAGESIZE);
+	uint32_t expect = 0, got = 0;
+	struct kvmpf_result res;
+	struct steps before;
+	int64_t exits;
+	struct vm vm;
+	double t0;
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	r = vm_create(&vm);
+	r = r ? r : vm_add_data_slot(&vm, size, 0);
+	if (!r && madvise(vm.data, size, MADV_NOHUGEPAGE))
+		r = vm_fail(&vm, -errno, "madvise(MADV_NOHUGEPAGE)");
+	if (!r && fill)
+		expect = vm_fill_data(&vm, page);
+	if (!r && prep == PREP_POPULATE_PREFAULT) {
+		t0 = now();
+		r = kvmpf_populate_write(vm.data, size, &res);
+		s->populate_s = now() - t0;
+		if (r)
+			vm_fail(&vm, r, "%s", res.msg);
+	}
+	if (!r && prep != PREP_NONE) {
+		if (read_steps(&vm, &before))
+			memset(&before, 0, sizeof(before));
+		t0 = now();
+		r = kvmpf_prefault(vm.vcpu_fd, VM_DATA_GPA, size, opts, &res);
+		s->prefault_s = now() - t0;
+		s->calls = res.calls;
+		if (r)
+			vm_fail(&vm, r, "pre-fault: %s", res.msg);
+		else if (!read_steps(&vm, &s->steps))
+			steps_delta(&s->steps, &before);
+	}
+	if (!r) {
+		exits = vm_vcpu_stat(&vm, "exits");
+		t0 = now();
+		r = vm_run_guest(&vm, VM_DATA_GPA, touch == TOUCH_NONE ? 0 : size,
+				 page, touch == TOUCH_WRITE ? VM_GUEST_WRITE : VM_GUEST_READ,
+				 &got);
+		s->touch_s = now() - t0;
+		s->exits = vm_vcpu_stat(&vm, "exits") - exits;
+		s->data_ok = !fill || touch != TOUCH_READ || got == expect;
+		if (!r && exits < 0)
+			r = vm_fail(&vm, -ENOENT, "no vCPU statistic \"exits\"");
+	}
+	if (r)
+		snprintf(err, len, "%s", vm.err);
+	vm_destroy(&vm);
+	return r;
+}
+
 /* ---- demo ------------------------------------------------------------ */
 
 static void demo_progress(uint64_t done, uint64_t total, void *opaque)
@@ -308,76 +381,27 @@ static void demo_progress(uint64_t done, uint64_t total, void *opaque)
 	*next = done + total / 4;
 }
 
-struct demo_run {
-	int prefault;
-	int64_t exits;
-	double prefault_s, guest_s;
-	struct kvmpf_result res;
-	struct steps steps;
-	int data_ok;
-};
-
-static int demo_once(const struct options *o, struct demo_run *d, char *err, size_t len)
+static int cmd_demo(const struct options *o)
 {
-	uint64_t page = sysconf(_SC_PAGESIZE), next = o->size / 4;
+	uint64_t page = sysconf(_SC_PAGESIZE), pages = o->size / page;
+	uint64_t next = o->size / 4;
 	/* 16 ioctls: enough for a progress line per quarter. */
 	struct kvmpf_options opts = {
 		.progress = demo_progress, .opaque = &next,
 		.chunk = (o->size / 16 + page - 1) / page * page,
 	};
-	struct steps before;
-	uint32_t expect, got = 0;
-	struct vm vm;
-	int64_t exits;
-	double t0;
-	int r;
-
-	r = vm_create(&vm);
-	r = r ? r : vm_add_data_slot(&vm, o->size, 0);
-	if (!r && madvise(vm.data, o->size, MADV_NOHUGEPAGE))
-		r = vm_fail(&vm, -errno, "madvise(MADV_NOHUGEPAGE)");
-	if (r)
-		goto out;
-	expect = vm_fill_data(&vm, page);
-	if (d->prefault) {
-		if (read_steps(&vm, &before))
-			memset(&before, 0, sizeof(before));
-		t0 = now();
-		r = kvmpf_prefault(vm.vcpu_fd, VM_DATA_GPA, o->size, &opts, &d->res);
-		d->prefault_s = now() - t0;
-		if (r) {
-			vm_fail(&vm, r, "pre-fault: %s", d->res.msg);
-			goto out;
-		}
-		if (!read_steps(&vm, &d->steps))
-			steps_delta(&d->steps, &before);
-	}
-	exits = vm_vcpu_stat(&vm, "exits");
-	t0 = now();
-	r = vm_run_guest(&vm, VM_DATA_GPA, o->size, page, VM_GUEST_READ, &got);
-	d->guest_s = now() - t0;
-	d->exits = vm_vcpu_stat(&vm, "exits") - exits;
-	d->data_ok = got == expect;
-out:
-	if (r)
-		snprintf(err, len, "%s", vm.err);
-	vm_destroy(&vm);
-	return r;
-}
-
-static int cmd_demo(const struct options *o)
-{
-	uint64_t page = sysconf(_SC_PAGESIZE), pages = o->size / page;
-	struct demo_run with = { .prefault = 1 }, without = { 0 };
+	struct sample with, without;
 	char err[160], leaves[160];
 
 	printf("kvm-prefault demo: %s, Linux %s, a %llu MiB slot of %llu-byte pages\n",
-	       machine(), kernel_release(), (unsigned long long)(o->size / MIB),
+	       host()->machine, host()->release, (unsigned long long)(o->size / MIB),
 	       (unsigned long long)page);
 	if (!can_prefault())
 		return EXIT_FAILED;
-	if (demo_once(o, &with, err, sizeof(err)) ||
-	    demo_once(o, &without, err, sizeof(err))) {
+	if (touch_once(o->size, TOUCH_READ, PREP_PREFAULT, 1, &opts, &with,
+		       err, sizeof(err)) ||
+	    touch_once(o->size, TOUCH_READ, PREP_NONE, 1, NULL, &without,
+		       err, sizeof(err))) {
 		fprintf(stderr, "kvm-prefault: %s\n", err);
 		return EXIT_FAILED;
 	}
@@ -386,7 +410,7 @@ static int cmd_demo(const struct options *o)
 	printf("|%s|%s|%s|\n", "------------------------------------",
 	       "--------------------------", "--------------------------");
 	printf("| %-34s | %-24llu | %-24s |\n", "KVM_PRE_FAULT_MEMORY ioctls",
-	       (unsigned long long)with.res.calls, "-");
+	       (unsigned long long)with.calls, "-");
 	printf("| %-34s | %-24llu | %-24s |\n", "backend steps",
 	       (unsigned long long)with.steps.steps, "-");
 	printf("| %-34s | %-24s | %-24s |\n", "stage-2 leaves mapped", leaves, "-");
@@ -395,7 +419,7 @@ static int cmd_demo(const struct options *o)
 	printf("| %-34s | %-24lld | %-24lld |\n", "exits while the guest reads",
 	       (long long)with.exits, (long long)without.exits);
 	printf("| %-34s | %-24.3f | %-24.3f |\n", "guest read time (ms)",
-	       with.guest_s * 1e3, without.guest_s * 1e3);
+	       with.touch_s * 1e3, without.touch_s * 1e3);
 	printf("| %-34s | %-24s | %-24s |\n", "guest saw the host's data",
 	       with.data_ok ? "yes" : "NO", without.data_ok ? "yes" : "NO");
 	printf("\nThe guest read %llu pages; pre-faulted, it exited %lld times.\n",
@@ -404,69 +428,6 @@ static int cmd_demo(const struct options *o)
 }
 
 /* ---- bench ----------------------------------------------------------- */
-
-enum touch { TOUCH_NONE, TOUCH_READ, TOUCH_WRITE };
-enum prep { PREP_NONE, PREP_PREFAULT, PREP_POPULATE_PREFAULT };
-
-static const char *const touch_name[] = { "none", "read", "write" };
-static const char *const prep_name[] = { "none", "prefault", "populate+prefault" };
-
-struct sample {
-	int64_t exits;
-	uint64_t steps;
-	double populate_s, prefault_s, touch_s;
-};
-
-/* One fresh VM: prepare the slot as @prep says, then let the guest touch it. */
-static int bench_once(const struct options *o, enum touch touch, enum prep prep,
-		      struct sample *s, char *err, size_t len)
-{
-	uint64_t page = sysconf(_SC_PAGESIZE);
-	struct kvmpf_result res;
-	int64_t exits, steps;
-	uint32_t sum;
-	struct vm vm;
-	double t0;
-	int r;
-
-	memset(s, 0, sizeof(*s));
-	r = vm_create(&vm);
-	r = r ? r : vm_add_data_slot(&vm, o->size, 0);
-	/* 4 KiB host pages: the case pre-faulting exists for. */
-	if (!r && madvise(vm.data, o->size, MADV_NOHUGEPAGE))
-		r = vm_fail(&vm, -errno, "madvise(MADV_NOHUGEPAGE)");
-	if (!r && prep == PREP_POPULATE_PREFAULT) {
-		t0 = now();
-		r = kvmpf_populate_write(vm.data, o->size, &res);
-		s->populate_s = now() - t0;
-		if (r)
-			vm_fail(&vm, r, "%s", res.msg);
-	}
-	if (!r && prep != PREP_NONE) {
-		steps = vm_vcpu_stat(&vm, "pre_fault_steps");
-		t0 = now();
-		r = kvmpf_prefault(vm.vcpu_fd, VM_DATA_GPA, o->size, NULL, &res);
-		s->prefault_s = now() - t0;
-		s->steps = vm_vcpu_stat(&vm, "pre_fault_steps") - steps;
-		if (r)
-			vm_fail(&vm, r, "pre-fault: %s", res.msg);
-	}
-	if (!r) {
-		exits = vm_vcpu_stat(&vm, "exits");
-		t0 = now();
-		r = vm_run_guest(&vm, VM_DATA_GPA, touch == TOUCH_NONE ? 0 : o->size,
-				 page, touch == TOUCH_WRITE ? VM_GUEST_WRITE : VM_GUEST_READ,
-				 &sum);
-		s->touch_s = now() - t0;
-		s->exits = vm_vcpu_stat(&vm, "exits") - exits;
-		if (!r && exits < 0)
-			r = vm_fail(&vm, -ENOENT, "no vCPU statistic \"exits\"");
-	}
-	if (r)
-		snprintf(err, len, "%s", vm.err);
-	vm_destroy(&vm);
-	return r;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -493,6 +454,7 @@ static void fold(struct row *row, const struct sample *runs, unsigned int reps)
 	double v[4][64];
 	unsigned int i;
 
+	row->s = runs[0];
 	for (i = 0; i < reps; i++) {
 		v[0][i] = runs[i].exits;
 		v[1][i] = runs[i].populate_s;
@@ -503,7 +465,18 @@ static void fold(struct row *row, const struct sample *runs, unsigned int reps)
 	row->s.populate_s = median(v[1], reps);
 	row->s.prefault_s = median(v[2], reps);
 	row->s.touch_s = median(v[3], reps);
-	row->s.steps = runs[0].steps;
+}
+
+/* What @row's ratios are to: the same touch without any preparation. */
+static const struct row *base_of(const struct row *rows, unsigned int n,
+				 const struct row *row)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (rows[i].touch == row->touch && rows[i].prep == PREP_NONE)
+			return &rows[i];
+	return row;
 }
 
 static double total_s(const struct sample *s)
@@ -582,15 +555,15 @@ static int cmd_bench(const struct options *o)
 	int ok = 1;
 
 	printf("kvm-prefault bench: %s, Linux %s; %llu MiB slot, %llu pages of %llu bytes, median of %u runs\n",
-	       machine(), kernel_release(), (unsigned long long)(o->size / MIB),
+	       host()->machine, host()->release, (unsigned long long)(o->size / MIB),
 	       (unsigned long long)pages, (unsigned long long)page, o->reps);
 	if (!can_prefault())
 		return EXIT_FAILED;
 	/* Interleaved repetitions: a slow phase of the machine hits every case. */
 	for (rep = 0; rep < o->reps; rep++)
 		for (i = 0; i < NR_CASES; i++)
-			if (bench_once(o, cases[i].touch, cases[i].prep, &runs[i][rep],
-				       err, sizeof(err))) {
+			if (touch_once(o->size, cases[i].touch, cases[i].prep, 0,
+				       NULL, &runs[i][rep], err, sizeof(err))) {
 				fprintf(stderr, "kvm-prefault bench: %s/%s: %s\n",
 					touch_name[cases[i].touch],
 					prep_name[cases[i].prep], err);
@@ -609,9 +582,7 @@ static int cmd_bench(const struct options *o)
 	for (i = 0; i < NR_CASES; i++) {
 		const struct sample *s = &rows[i].s;
 
-		/* Ratios are to the same touch without any pre-fault. */
-		base = rows[i].touch == TOUCH_NONE ? &rows[i] :
-		       rows[i].touch == TOUCH_READ ? &rows[1] : &rows[4];
+		base = base_of(rows, NR_CASES, &rows[i]);
 		printf("| %-5s | %-17s | %7lld | %7.2fms | %7.2fms | %7.2fms | %7.2fms | %8.0f | %8.4f | %8.3f |\n",
 		       touch_name[rows[i].touch], prep_name[rows[i].prep],
 		       (long long)s->exits, s->populate_s * 1e3, s->prefault_s * 1e3,
@@ -653,30 +624,30 @@ static int cmd_bench(const struct options *o)
 	for (i = 0; i < NR_CASES; i++) {
 		const struct sample *s = &rows[i].s;
 
-		base = rows[i].touch == TOUCH_NONE ? &rows[i] :
-		       rows[i].touch == TOUCH_READ ? &rows[1] : &rows[4];
+		base = base_of(rows, NR_CASES, &rows[i]);
 		printf("%s,%s,%s,%llu,%lld,%.3f,%.3f,%.3f,%.3f,%.1f,%.4f,%.4f,%llu\n",
-		       machine(), touch_name[rows[i].touch], prep_name[rows[i].prep],
+		       host()->machine, touch_name[rows[i].touch], prep_name[rows[i].prep],
 		       (unsigned long long)pages, (long long)s->exits,
 		       s->populate_s * 1e3, s->prefault_s * 1e3, s->touch_s * 1e3,
 		       total_s(s) * 1e3, total_s(s) * 1e9 / pages,
 		       base->s.exits ? (double)s->exits / base->s.exits : 0,
 		       total_s(&base->s) > 0 ? total_s(s) / total_s(&base->s) : 0,
-		       (unsigned long long)s->steps);
+		       (unsigned long long)s->steps.steps);
 	}
 	printf("-- end --\n");
 	if (o->thp_size) {
 		printf("-- csv thp-slot --\n"
 		       "arch,slot_mib,host_thp_mib,populate_ms,prefault_ms,steps,leaves_4k,leaves_2m,leaves_1g,leaves_other\n");
-		printf("%s,%llu,%llu,%.3f,%.3f,%llu,%llu,%llu,%llu,%llu\n", machine(),
+		printf("%s,%llu,%llu,%.3f,%.3f,%llu,%llu,%llu,%llu,%llu\n", host()->machine,
 		       (unsigned long long)(thp.size / MIB),
 		       (unsigned long long)(thp.host_thp / MIB), thp.populate_s * 1e3,
 		       thp.prefault_s * 1e3, (unsigned long long)thp.steps.steps,
-		       (unsigned long long)thp.steps.hist[13],
-		       (unsigned long long)thp.steps.hist[22],
-		       (unsigned long long)thp.steps.hist[31],
-		       (unsigned long long)(thp.steps.steps - thp.steps.hist[13] -
-					    thp.steps.hist[22] - thp.steps.hist[31]));
+		       (unsigned long long)thp.steps.hist[HIST_4K],
+		       (unsigned long long)thp.steps.hist[HIST_2M],
+		       (unsigned long long)thp.steps.hist[HIST_1G],
+		       (unsigned long long)(thp.steps.steps - thp.steps.hist[HIST_4K] -
+					    thp.steps.hist[HIST_2M] -
+					    thp.steps.hist[HIST_1G]));
 		printf("-- end --\n");
 	}
 	return ok ? 0 : EXIT_FAILED;
