@@ -167,14 +167,16 @@ static int cmd_probe(const struct options *o)
 	if (o->json) {
 		printf("{\"arch\": \"%s\", \"kernel\": \"%s\", \"dev_kvm\": %d, \"vm_types\": [",
 		       host()->machine, host()->release, dev_cap);
-		for (i = 0; i < NR_VM_TYPES; i++)
+		for (i = 0; i < NR_VM_TYPES; i++) {
+			char error[40] = "null";
+
+			if (!probes[i].created)
+				snprintf(error, sizeof(error), "\"%s\"", why_not(&probes[i]));
 			printf("%s\n  {\"name\": \"%s\", \"type\": %lu, \"created\": %s, "
-			       "\"error\": %s%s%s, \"pre_fault\": %d}",
+			       "\"error\": %s, \"pre_fault\": %d}",
 			       i ? "," : "", probes[i].name, probes[i].type,
-			       probes[i].created ? "true" : "false",
-			       probes[i].created ? "" : "\"",
-			       probes[i].created ? "null" : why_not(&probes[i]),
-			       probes[i].created ? "" : "\"", probes[i].cap);
+			       probes[i].created ? "true" : "false", error, probes[i].cap);
+		}
 		printf("\n]}\n");
 		return 0;
 	}
@@ -264,9 +266,11 @@ static void format_leaves(const struct steps *s, char *buf, size_t len)
 			size >>= 10;
 			u++;
 		}
-		used += snprintf(buf + used, used < len ? len - used : 0, "%s%llu x %llu%s",
+		used += snprintf(buf + used, len - used, "%s%llu x %llu%s",
 				 used ? ", " : "", (unsigned long long)s->hist[i],
 				 (unsigned long long)size, unit[u]);
+		if (used >= len)
+			break;
 	}
 	if (!used)
 		snprintf(buf, len, "none");
@@ -296,23 +300,34 @@ enum prep { PREP_NONE, PREP_PREFAULT, PREP_POPULATE_PREFAULT };
 static const char *const touch_name[] = { "none", "read", "write" };
 static const char *const prep_name[] = { "none", "prefault", "populate+prefault" };
 
+/* One guest run: the slot, its preparation and the guest's touch. */
+struct touch_case {
+	uint64_t size;
+	int advice;		/* MADV_NOHUGEPAGE or MADV_HUGEPAGE for the host */
+	int fill;		/* the host writes a pattern first */
+	enum prep prep;
+	enum touch touch;
+	const struct kvmpf_options *opts;	/* for the pre-fault, or NULL */
+};
+
 struct sample {
 	int64_t exits;		/* while the guest touched the slot */
 	double populate_s, prefault_s, touch_s;
 	uint64_t calls;		/* KVM_PRE_FAULT_MEMORY ioctls */
 	struct steps steps;	/* backend steps and their leaves */
+	uint64_t host_thp;	/* bytes the host backs with huge pages */
 	int data_ok;		/* a read saw what the host wrote */
 };
 
 /*
- * A fresh VM with a @size slot on 4 KiB host pages (the case pre-faulting
- * exists for), written by the host first when @fill, prepared as @prep
- * says, then touched by the guest one word per page.
+ * A fresh VM with a slot as @c says, prepared, then touched by the guest
+ * one word per page.  MADV_NOHUGEPAGE gives 4 KiB host pages: the case
+ * pre-faulting exists for.
  */
-static int touch_once(uint64_t size, enum touch touch, enum prep prep, int fill,
-		      const struct kvmpf_options *opts, struct sample *s,
+static int touch_once(const struct touch_case *c, struct sample *s,
 		      char *err, size_t len)
 {
+	const uint64_t size = c->size;
 	uint64_t page = sysconf(_SC_PAGESIZE);
 	uint32_t expect = 0, got = 0;
 	struct kvmpf_result res;
@@ -325,22 +340,24 @@ static int touch_once(uint64_t size, enum touch touch, enum prep prep, int fill,
 	memset(s, 0, sizeof(*s));
 	r = vm_create(&vm);
 	r = r ? r : vm_add_data_slot(&vm, size, 0);
-	if (!r && madvise(vm.data, size, MADV_NOHUGEPAGE))
-		r = vm_fail(&vm, -errno, "madvise(MADV_NOHUGEPAGE)");
-	if (!r && fill)
+	if (!r && madvise(vm.data, size, c->advice))
+		r = vm_fail(&vm, -errno, "madvise(%d)", c->advice);
+	if (!r && c->fill)
 		expect = vm_fill_data(&vm, page);
-	if (!r && prep == PREP_POPULATE_PREFAULT) {
+	if (!r && c->prep == PREP_POPULATE_PREFAULT) {
 		t0 = now();
 		r = kvmpf_populate_write(vm.data, size, &res);
 		s->populate_s = now() - t0;
 		if (r)
 			vm_fail(&vm, r, "%s", res.msg);
 	}
-	if (!r && prep != PREP_NONE) {
+	if (!r)
+		s->host_thp = host_thp_bytes(vm.data, size);
+	if (!r && c->prep != PREP_NONE) {
 		if (read_steps(&vm, &before))
 			memset(&before, 0, sizeof(before));
 		t0 = now();
-		r = kvmpf_prefault(vm.vcpu_fd, VM_DATA_GPA, size, opts, &res);
+		r = kvmpf_prefault(vm.vcpu_fd, VM_DATA_GPA, size, c->opts, &res);
 		s->prefault_s = now() - t0;
 		s->calls = res.calls;
 		if (r)
@@ -351,12 +368,12 @@ static int touch_once(uint64_t size, enum touch touch, enum prep prep, int fill,
 	if (!r) {
 		exits = vm_vcpu_stat(&vm, "exits");
 		t0 = now();
-		r = vm_run_guest(&vm, VM_DATA_GPA, touch == TOUCH_NONE ? 0 : size,
-				 page, touch == TOUCH_WRITE ? VM_GUEST_WRITE : VM_GUEST_READ,
+		r = vm_run_guest(&vm, VM_DATA_GPA, c->touch == TOUCH_NONE ? 0 : size,
+				 page, c->touch == TOUCH_WRITE ? VM_GUEST_WRITE : VM_GUEST_READ,
 				 &got);
 		s->touch_s = now() - t0;
 		s->exits = vm_vcpu_stat(&vm, "exits") - exits;
-		s->data_ok = !fill || touch != TOUCH_READ || got == expect;
+		s->data_ok = !c->fill || c->touch != TOUCH_READ || got == expect;
 		if (!r && exits < 0)
 			r = vm_fail(&vm, -ENOENT, "no vCPU statistic \"exits\"");
 	}
@@ -390,6 +407,10 @@ static int cmd_demo(const struct options *o)
 		.progress = demo_progress, .opaque = &next,
 		.chunk = (o->size / 16 + page - 1) / page * page,
 	};
+	struct touch_case pre_faulted = {
+		.size = o->size, .advice = MADV_NOHUGEPAGE, .fill = 1,
+		.prep = PREP_PREFAULT, .touch = TOUCH_READ, .opts = &opts,
+	}, faulting = pre_faulted;
 	struct sample with, without;
 	char err[160], leaves[160];
 
@@ -398,10 +419,9 @@ static int cmd_demo(const struct options *o)
 	       (unsigned long long)page);
 	if (!can_prefault())
 		return EXIT_FAILED;
-	if (touch_once(o->size, TOUCH_READ, PREP_PREFAULT, 1, &opts, &with,
-		       err, sizeof(err)) ||
-	    touch_once(o->size, TOUCH_READ, PREP_NONE, 1, NULL, &without,
-		       err, sizeof(err))) {
+	faulting.prep = PREP_NONE;
+	if (touch_once(&pre_faulted, &with, err, sizeof(err)) ||
+	    touch_once(&faulting, &without, err, sizeof(err))) {
 		fprintf(stderr, "kvm-prefault: %s\n", err);
 		return EXIT_FAILED;
 	}
@@ -446,6 +466,8 @@ struct row {
 	enum touch touch;
 	enum prep prep;
 	struct sample s;	/* medians over the repetitions */
+	/* Derived: per page, and relative to the same touch unprepared. */
+	double ns_per_page, exits_ratio, total_ratio;
 };
 
 /* Medians of @reps runs of one case, the runs interleaved by the caller. */
@@ -484,55 +506,6 @@ static double total_s(const struct sample *s)
 	return s->populate_s + s->prefault_s + s->touch_s;
 }
 
-struct thp_result {
-	uint64_t size, host_thp;
-	double populate_s, prefault_s;
-	struct steps steps;
-};
-
-/* Pre-fault of a host-populated THP-backed slot: steps and leaf sizes. */
-static int bench_thp(const struct options *o, struct thp_result *t, char *err, size_t len)
-{
-	struct kvmpf_result res;
-	struct steps before;
-	struct vm vm;
-	double t0;
-	int r;
-
-	memset(t, 0, sizeof(*t));
-	t->size = o->thp_size;
-	r = vm_create(&vm);
-	r = r ? r : vm_add_data_slot(&vm, t->size, 0);
-	if (!r && madvise(vm.data, t->size, MADV_HUGEPAGE))
-		r = vm_fail(&vm, -errno, "madvise(MADV_HUGEPAGE)");
-	if (!r) {
-		t0 = now();
-		r = kvmpf_populate_write(vm.data, t->size, &res);
-		t->populate_s = now() - t0;
-		if (r)
-			vm_fail(&vm, r, "%s", res.msg);
-	}
-	if (!r) {
-		t->host_thp = host_thp_bytes(vm.data, t->size);
-		r = read_steps(&vm, &before);
-		if (r)
-			vm_fail(&vm, r, "no pre_fault_steps statistic");
-	}
-	if (!r) {
-		t0 = now();
-		r = kvmpf_prefault(vm.vcpu_fd, VM_DATA_GPA, t->size, NULL, &res);
-		t->prefault_s = now() - t0;
-		if (r)
-			vm_fail(&vm, r, "pre-fault: %s", res.msg);
-	}
-	if (!r && !read_steps(&vm, &t->steps))
-		steps_delta(&t->steps, &before);
-	if (r)
-		snprintf(err, len, "%s", vm.err);
-	vm_destroy(&vm);
-	return r;
-}
-
 static int cmd_bench(const struct options *o)
 {
 	static const struct { enum touch touch; enum prep prep; } cases[] = {
@@ -549,7 +522,15 @@ static int cmd_bench(const struct options *o)
 	static struct sample runs[NR_CASES][64];
 	struct row rows[NR_CASES];
 	const struct row *base, *untouched = &rows[0];
-	struct thp_result thp;
+	/* Host-populated THP backing, pre-faulted, untouched by the guest. */
+	const struct touch_case thp_case = {
+		.size = o->thp_size, .advice = MADV_HUGEPAGE,
+		.prep = PREP_POPULATE_PREFAULT, .touch = TOUCH_NONE,
+	};
+	struct touch_case c = {
+		.size = o->size, .advice = MADV_NOHUGEPAGE,
+	};
+	struct sample thp;
 	char err[160], leaves[160];
 	unsigned int i, rep;
 	int ok = 1;
@@ -561,18 +542,29 @@ static int cmd_bench(const struct options *o)
 		return EXIT_FAILED;
 	/* Interleaved repetitions: a slow phase of the machine hits every case. */
 	for (rep = 0; rep < o->reps; rep++)
-		for (i = 0; i < NR_CASES; i++)
-			if (touch_once(o->size, cases[i].touch, cases[i].prep, 0,
-				       NULL, &runs[i][rep], err, sizeof(err))) {
+		for (i = 0; i < NR_CASES; i++) {
+			c.touch = cases[i].touch;
+			c.prep = cases[i].prep;
+			if (touch_once(&c, &runs[i][rep], err, sizeof(err))) {
 				fprintf(stderr, "kvm-prefault bench: %s/%s: %s\n",
 					touch_name[cases[i].touch],
 					prep_name[cases[i].prep], err);
 				return EXIT_FAILED;
 			}
+		}
 	for (i = 0; i < NR_CASES; i++) {
 		rows[i].touch = cases[i].touch;
 		rows[i].prep = cases[i].prep;
 		fold(&rows[i], runs[i], o->reps);
+	}
+	for (i = 0; i < NR_CASES; i++) {
+		const struct sample *s = &rows[i].s;
+
+		base = base_of(rows, NR_CASES, &rows[i]);
+		rows[i].ns_per_page = total_s(s) * 1e9 / pages;
+		rows[i].exits_ratio = base->s.exits ? (double)s->exits / base->s.exits : 0;
+		rows[i].total_ratio = total_s(&base->s) > 0 ?
+				      total_s(s) / total_s(&base->s) : 0;
 	}
 
 	printf("\n| %-5s | %-17s | %7s | %9s | %9s | %9s | %9s | %8s | %8s | %8s |\n",
@@ -582,16 +574,14 @@ static int cmd_bench(const struct options *o)
 	for (i = 0; i < NR_CASES; i++) {
 		const struct sample *s = &rows[i].s;
 
-		base = base_of(rows, NR_CASES, &rows[i]);
 		printf("| %-5s | %-17s | %7lld | %7.2fms | %7.2fms | %7.2fms | %7.2fms | %8.0f | %8.4f | %8.3f |\n",
 		       touch_name[rows[i].touch], prep_name[rows[i].prep],
 		       (long long)s->exits, s->populate_s * 1e3, s->prefault_s * 1e3,
-		       s->touch_s * 1e3, total_s(s) * 1e3, total_s(s) * 1e9 / pages,
-		       base->s.exits ? (double)s->exits / base->s.exits : 0,
-		       total_s(&base->s) > 0 ? total_s(s) / total_s(&base->s) : 0);
+		       s->touch_s * 1e3, total_s(s) * 1e3, rows[i].ns_per_page,
+		       rows[i].exits_ratio, rows[i].total_ratio);
 	}
 
-	if (o->thp_size && bench_thp(o, &thp, err, sizeof(err))) {
+	if (o->thp_size && touch_once(&thp_case, &thp, err, sizeof(err))) {
 		fprintf(stderr, "kvm-prefault bench: THP slot: %s\n", err);
 		return EXIT_FAILED;
 	}
@@ -599,7 +589,7 @@ static int cmd_bench(const struct options *o)
 		format_leaves(&thp.steps, leaves, sizeof(leaves));
 		printf("\nTHP-backed %llu MiB slot, populated by the host (%llu MiB in huge pages):\n"
 		       "  pre-fault %.2f ms in %llu backend steps; leaves: %s\n",
-		       (unsigned long long)(thp.size / MIB),
+		       (unsigned long long)(o->thp_size / MIB),
 		       (unsigned long long)(thp.host_thp / MIB), thp.prefault_s * 1e3,
 		       (unsigned long long)thp.steps.steps, leaves);
 	}
@@ -624,22 +614,19 @@ static int cmd_bench(const struct options *o)
 	for (i = 0; i < NR_CASES; i++) {
 		const struct sample *s = &rows[i].s;
 
-		base = base_of(rows, NR_CASES, &rows[i]);
 		printf("%s,%s,%s,%llu,%lld,%.3f,%.3f,%.3f,%.3f,%.1f,%.4f,%.4f,%llu\n",
 		       host()->machine, touch_name[rows[i].touch], prep_name[rows[i].prep],
 		       (unsigned long long)pages, (long long)s->exits,
 		       s->populate_s * 1e3, s->prefault_s * 1e3, s->touch_s * 1e3,
-		       total_s(s) * 1e3, total_s(s) * 1e9 / pages,
-		       base->s.exits ? (double)s->exits / base->s.exits : 0,
-		       total_s(&base->s) > 0 ? total_s(s) / total_s(&base->s) : 0,
-		       (unsigned long long)s->steps.steps);
+		       total_s(s) * 1e3, rows[i].ns_per_page, rows[i].exits_ratio,
+		       rows[i].total_ratio, (unsigned long long)s->steps.steps);
 	}
 	printf("-- end --\n");
 	if (o->thp_size) {
 		printf("-- csv thp-slot --\n"
 		       "arch,slot_mib,host_thp_mib,populate_ms,prefault_ms,steps,leaves_4k,leaves_2m,leaves_1g,leaves_other\n");
 		printf("%s,%llu,%llu,%.3f,%.3f,%llu,%llu,%llu,%llu,%llu\n", host()->machine,
-		       (unsigned long long)(thp.size / MIB),
+		       (unsigned long long)(o->thp_size / MIB),
 		       (unsigned long long)(thp.host_thp / MIB), thp.populate_s * 1e3,
 		       thp.prefault_s * 1e3, (unsigned long long)thp.steps.steps,
 		       (unsigned long long)thp.steps.hist[HIST_4K],
