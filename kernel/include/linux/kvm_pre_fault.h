@@ -15,32 +15,41 @@
 #include <linux/types.h>
 
 struct kvm;
+struct kvm_memory_slot;
 struct kvm_vcpu;
 struct kvm_pre_fault_memory;
 
 /**
  * kvm_arch_vcpu_pre_fault_memory() - map the start of a pre-fault range
  * @vcpu: the vCPU the ioctl was issued on; loaded, with kvm->srcu held
- * @range: @range->gpa is page aligned and inside a memslot that is not
- *	being deleted or moved; @range->size (non-zero) bounds the answer
+ * @range: @range->gpa is page aligned and inside @slot; @range->size
+ *	(non-zero) bounds the answer
+ * @slot: the memslot that contains @range->gpa, looked up once by the
+ *	generic loop and not being deleted or moved when it was looked up;
+ *	use it rather than looking the GPA up again
  *
  * Map @range->gpa in the VM's second stage as the guest's own first read of
- * it would, through the arch's normal fault path.  Do not modify @range.
- * May sleep.  A loop that retries the fault (after a raced mmu_notifier
- * invalidation, say) calls kvm_pre_fault_may_continue() before each retry
- * and returns what it returns when not 0: it must not wait for a memslot
- * update while holding kvm->srcu, which the update waits for.
+ * it would, through the arch's normal fault path, and leave an existing
+ * mapping as the guest's access would (young, where the arch ages entries).
+ * Do not modify @range.  May sleep; a wait for the host page (userfaultfd)
+ * must end with -EINTR on a signal.  A loop that retries the fault (after a
+ * raced mmu_notifier invalidation, say) calls kvm_pre_fault_may_continue()
+ * before each retry and returns what it returns when not 0: it must not
+ * wait for a memslot update while holding kvm->srcu, which the update
+ * waits for.
  *
  * Return: the number of bytes now mapped from @range->gpa, between
- * PAGE_SIZE and @range->size: with a block mapping, up to the end of the
- * block that contains @range->gpa.  Or a negative errno: -EAGAIN as above,
- * -EINTR on a pending signal, -ENOENT when the fault path would exit to
- * userspace (no memory behind the GPA), -EFAULT or -EHWPOISON when the host
- * memory cannot be faulted in, -EOPNOTSUPP when this VM cannot be served,
- * -ENOMEM.  The arch never returns 0.
+ * PAGE_SIZE and @range->size, never beyond the end of @slot: with a block
+ * mapping, up to the end of the block that contains @range->gpa.  Or a
+ * negative errno: -EAGAIN as above, -EINTR on a pending signal, -ENOENT
+ * when the fault path would exit to userspace (no memory behind the GPA),
+ * -EFAULT or -EHWPOISON when the host memory cannot be faulted in,
+ * -EOPNOTSUPP when this VM cannot be served, -ENOMEM.  The arch never
+ * returns 0.
  */
 long kvm_arch_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
-				    struct kvm_pre_fault_memory *range);
+				    struct kvm_pre_fault_memory *range,
+				    struct kvm_memory_slot *slot);
 
 /**
  * kvm_arch_pre_fault_supported() - whether pre-fault works for a VM
@@ -68,11 +77,14 @@ gpa_t kvm_arch_pre_fault_gpa_limit(struct kvm_vcpu *vcpu);
  * @mapped: a valid leaf entry translates the GPA
  * @writable: the leaf entry allows guest writes
  * @size: bytes the leaf maps (PAGE_SIZE, or a block size such as 2 MiB)
+ * @pfn: the host page frame the GPA's own page translates to (inside a
+ *	block, the block's first frame plus the GPA's offset in it)
  */
 struct kvm_pre_fault_mapping {
 	bool mapped;
 	bool writable;
 	u64 size;
+	u64 pfn;
 };
 
 /**
@@ -108,8 +120,6 @@ static inline u64 kvm_pre_fault_progress(const struct kvm_pre_fault_memory *rang
 }
 
 #ifdef CONFIG_KVM_PRE_FAULT_MEMORY
-int kvm_pre_fault_hva(struct kvm_vcpu *vcpu, gpa_t gpa,
-		      struct kvm_memory_slot **memslot, unsigned long *hva);
 int kvm_pre_fault_may_continue(struct kvm_vcpu *vcpu, gpa_t gpa);
 long kvm_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 			       struct kvm_pre_fault_memory *range);

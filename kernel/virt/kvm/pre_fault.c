@@ -22,25 +22,29 @@
  * path that retries until the slot is valid again, or until its page-table
  * root is rebuilt, would wait forever for that reader.
  */
-static bool kvm_pre_fault_must_yield(struct kvm_vcpu *vcpu, gpa_t gpa)
+static bool kvm_pre_fault_update_in_progress(struct kvm_vcpu *vcpu)
 {
-	struct kvm_memory_slot *slot;
+	return kvm_vcpu_memslots(vcpu)->generation & KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS;
+}
 
-	if (kvm_vcpu_memslots(vcpu)->generation & KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS)
-		return true;
-	slot = kvm_vcpu_gfn_to_memslot(vcpu, gpa_to_gfn(gpa));
+/* Whether @gpa's own memslot is being deleted or moved. */
+static bool kvm_pre_fault_slot_invalid(struct kvm_vcpu *vcpu, gpa_t gpa)
+{
+	struct kvm_memory_slot *slot = kvm_vcpu_gfn_to_memslot(vcpu, gpa_to_gfn(gpa));
+
 	return slot && (slot->flags & KVM_MEMSLOT_INVALID);
 }
 
 /**
- * kvm_pre_fault_may_continue() - whether a pre-fault may try (again)
+ * kvm_pre_fault_may_continue() - whether a backend may retry a fault
  * @vcpu: the pre-faulting vCPU
  * @gpa: the address being mapped
  *
- * Called by the generic loop before each piece and by arch retry loops
- * before each retry; reschedules when it returns 0.  A retry loop must not
- * wait for a memslot update while holding kvm->srcu, which the update waits
- * for: -EAGAIN tells it to leave.
+ * Called by arch retry loops before each retry; reschedules when it
+ * returns 0.  A retry loop must not wait for a memslot update while holding
+ * kvm->srcu, which the update waits for: -EAGAIN tells it to leave, and the
+ * generic loop then waits for the update outside SRCU, or reports -EAGAIN
+ * when the update deletes or moves @gpa's own memslot.
  *
  * Context: kvm->srcu held for read.
  * Return: 0 to go on, -EINTR on a pending signal, -EAGAIN while a memslot
@@ -50,37 +54,25 @@ int kvm_pre_fault_may_continue(struct kvm_vcpu *vcpu, gpa_t gpa)
 {
 	if (signal_pending(current))
 		return -EINTR;
-	if (kvm_pre_fault_must_yield(vcpu, gpa))
+	if (kvm_pre_fault_update_in_progress(vcpu) ||
+	    kvm_pre_fault_slot_invalid(vcpu, gpa))
 		return -EAGAIN;
 	cond_resched();
 	return 0;
 }
 
-/**
- * kvm_pre_fault_hva() - the host memory behind a GPA a backend maps
- * @vcpu: the pre-faulting vCPU
- * @gpa: the GPA to map
- * @memslot: set to the memslot that contains @gpa
- * @hva: set to the host virtual address behind @gpa
- *
- * Context: kvm->srcu held for read.
- * Return: 0, or -ENOENT where the guest's own access would not be mapped
- * but exit to userspace (emulated MMIO): no usable slot or host address.
+/*
+ * One arch call: bytes mapped from range->gpa, or a negative errno.  The
+ * memslot is looked up once, here, and handed to the arch, so that the
+ * check and the mapping cannot see two different memslots; *@no_slot
+ * tells that -ENOENT means no memslot rather than no memory in one.
  */
-int kvm_pre_fault_hva(struct kvm_vcpu *vcpu, gpa_t gpa,
-		      struct kvm_memory_slot **memslot, unsigned long *hva)
-{
-	gfn_t gfn = gpa_to_gfn(gpa);
-
-	*memslot = kvm_vcpu_gfn_to_memslot(vcpu, gfn);
-	*hva = gfn_to_hva_memslot_prot(*memslot, gfn, NULL);
-	return kvm_is_error_hva(*hva) ? -ENOENT : 0;
-}
-
-/* One arch call: bytes mapped from range->gpa, or a negative errno. */
 static long kvm_pre_fault_step(struct kvm_vcpu *vcpu,
-			       struct kvm_pre_fault_memory *range)
+			       struct kvm_pre_fault_memory *range,
+			       bool *no_slot)
 {
+	struct kvm_memory_slot *slot;
+	gpa_t slot_end;
 	long r;
 
 	r = kvm_pre_fault_may_continue(vcpu, range->gpa);
@@ -88,21 +80,68 @@ static long kvm_pre_fault_step(struct kvm_vcpu *vcpu,
 		return r;
 	if (vcpu->kvm->vm_dead)
 		return -EIO;
-	if (!kvm_vcpu_gfn_to_memslot(vcpu, gpa_to_gfn(range->gpa)))
+	slot = kvm_vcpu_gfn_to_memslot(vcpu, gpa_to_gfn(range->gpa));
+	*no_slot = !slot;
+	if (!slot)
 		return -ENOENT;
+	/*
+	 * Being deleted or moved since kvm_pre_fault_may_continue() looked.
+	 * A slot seen valid here stays usable to the end of the step: the
+	 * update marks a copy invalid and waits for SRCU before freeing it.
+	 */
+	if (slot->flags & KVM_MEMSLOT_INVALID)
+		return -EAGAIN;
+	slot_end = gfn_to_gpa(slot->base_gfn + slot->npages);
 
-	r = kvm_arch_vcpu_pre_fault_memory(vcpu, range);
-	/* An arch that maps nothing, or more than asked, breaks the loop. */
-	if (WARN_ON_ONCE(r == 0 || r > (long)range->size))
+	r = kvm_arch_vcpu_pre_fault_memory(vcpu, range, slot);
+	if (r < 0)
+		return r;
+	/*
+	 * An arch that maps nothing, more than asked, or beyond the memslot
+	 * (memory the guest was never given) breaks the contract.
+	 */
+	if (WARN_ON_ONCE(r == 0 || r > (long)range->size ||
+			 range->gpa + r > slot_end))
 		return -EIO;
 	/*
 	 * An aligned step covers exactly the leaf that maps range->gpa, so
 	 * the histogram tells a VMM which mapping sizes its pre-fault got.
 	 */
 	++vcpu->stat.generic.pre_fault_steps;
-	if (r > 0)
-		KVM_STATS_LOG_HIST_UPDATE(vcpu->stat.generic.pre_fault_step_bytes_hist, r);
+	KVM_STATS_LOG_HIST_UPDATE(vcpu->stat.generic.pre_fault_step_bytes_hist, r);
 	return r;
+}
+
+/*
+ * A step met a memslot update (@err -EAGAIN) or found no memslot (-ENOENT).
+ * Leave SRCU, wait for any update in progress to complete (it holds
+ * kvm->slots_lock until its final memslots are published; vcpu->mutex
+ * nests outside slots_lock), and look again.
+ *
+ * Return: 1 to try the step again; otherwise the errno for userspace:
+ * -EAGAIN when the update deletes or moves @gpa's own memslot (the caller
+ * decides whether to retry), -ENOENT when no memslot covers @gpa once no
+ * update is in progress, -EINTR when a fatal signal interrupts the wait.
+ */
+static int kvm_pre_fault_settle(struct kvm_vcpu *vcpu, gpa_t gpa, int err,
+				int *srcu_idx)
+{
+	struct kvm *kvm = vcpu->kvm;
+	bool covered;
+
+	if (err == -EAGAIN && kvm_pre_fault_slot_invalid(vcpu, gpa))
+		return -EAGAIN;
+
+	srcu_read_unlock(&kvm->srcu, *srcu_idx);
+	if (mutex_lock_killable(&kvm->slots_lock)) {
+		*srcu_idx = srcu_read_lock(&kvm->srcu);
+		return -EINTR;
+	}
+	covered = kvm_vcpu_gfn_to_memslot(vcpu, gpa_to_gfn(gpa));
+	mutex_unlock(&kvm->slots_lock);
+	*srcu_idx = srcu_read_lock(&kvm->srcu);
+
+	return covered ? 1 : -ENOENT;
 }
 
 /**
@@ -114,15 +153,19 @@ static long kvm_pre_fault_step(struct kvm_vcpu *vcpu,
  * exactly the bytes processed; otherwise a negative errno with @range
  * unchanged: -EINVAL (flags, alignment, overflow, beyond the vCPU's
  * guest-physical address space), -EOPNOTSUPP (not for this VM), -EIO (VM
- * dead or bugged), -EINTR (signal), -EAGAIN (a memslot update is in
- * progress: retry), -ENOENT (no memslot or no memory at @range->gpa), or
- * what the arch's fault path reports.  An error met after progress is not
- * lost: the next call, starting where this one stopped, reports it.
+ * dead or bugged), -EINTR (signal), -EAGAIN (the memslot of @range->gpa
+ * is being deleted or moved: retry), -ENOENT (no memslot at @range->gpa
+ * once no memslot update is in progress, or no memory behind it), or what
+ * the arch's fault path reports.  A memslot update elsewhere in the VM is
+ * waited for, outside kvm->srcu, and the step retried.  An error met after
+ * progress is not lost: the next call, starting where this one stopped,
+ * reports it.
  */
 long kvm_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 			       struct kvm_pre_fault_memory *range)
 {
 	u64 full_size = range->size;
+	bool no_slot = false;
 	long r;
 	int idx;
 
@@ -139,7 +182,12 @@ long kvm_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 	vcpu_load(vcpu);
 	idx = srcu_read_lock(&vcpu->kvm->srcu);
 	do {
-		r = kvm_pre_fault_step(vcpu, range);
+		r = kvm_pre_fault_step(vcpu, range, &no_slot);
+		if (r == -EAGAIN || (r == -ENOENT && no_slot)) {
+			r = kvm_pre_fault_settle(vcpu, range->gpa, r, &idx);
+			if (r > 0)
+				continue;
+		}
 		if (r < 0)
 			break;
 		range->gpa += r;

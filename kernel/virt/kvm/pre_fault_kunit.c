@@ -47,6 +47,9 @@
 #define PF_TEST_THP_LOG_SLOT	5		/* the same, logging dirty pages */
 #define PF_TEST_THP_LOG_GPA	(9ULL * SZ_1G)
 #define PF_TEST_THP_SIZE	SZ_4M
+#define PF_TEST_OTHER_SLOT	6		/* created and deleted elsewhere */
+#define PF_TEST_OTHER_GPA	(16ULL * SZ_1G)
+#define PF_TEST_ELSEWHERE_CALLS	6
 
 /*
  * How each arch's fault path maps a read fault while the slot logs dirty
@@ -235,6 +238,33 @@ static struct kvm_pre_fault_mapping pf_test_lookup(struct kunit *test, gpa_t gpa
 	return map;
 }
 
+/* The host page frame behind user address @hva, faulting it in for reading. */
+static u64 pf_test_host_pfn(struct kunit *test, unsigned long hva)
+{
+	struct page *page;
+	u64 pfn;
+
+	KUNIT_ASSERT_EQ(test, get_user_pages_fast(hva, 1, 0, &page), 1);
+	pfn = page_to_pfn(page);
+	put_page(page);
+	return pfn;
+}
+
+/*
+ * @gpa is mapped by a leaf of @leaf bytes to the host page behind @hva:
+ * the pre-fault mapped this page's own memory, not a neighbour's.
+ */
+static void pf_test_expect_maps(struct kunit *test, gpa_t gpa, unsigned long hva,
+				u64 leaf)
+{
+	struct kvm_pre_fault_mapping map = pf_test_lookup(test, gpa);
+
+	KUNIT_EXPECT_TRUE_MSG(test, map.mapped, "gpa 0x%llx", gpa);
+	KUNIT_EXPECT_EQ_MSG(test, map.size, leaf, "gpa 0x%llx", gpa);
+	KUNIT_EXPECT_EQ_MSG(test, map.pfn, pf_test_host_pfn(test, hva),
+			    "gpa 0x%llx, hva 0x%lx", gpa, hva);
+}
+
 /* The fixture is what KVM_CREATE_VM, a memslot and KVM_CREATE_VCPU give. */
 static void pf_test_fixture_vm(struct kunit *test)
 {
@@ -379,6 +409,7 @@ static void pf_test_straddles_slot_end(struct kunit *test)
 
 static void pf_test_inside_slot(struct kunit *test)
 {
+	struct pf_test_vm *vm = test->priv;
 	u64 gpa = PF_TEST_SLOT_GPA + SZ_64K, size = SZ_64K, a;
 	struct kvm_pre_fault_mapping first, last, map;
 	struct kvm_pre_fault_memory out;
@@ -391,6 +422,9 @@ static void pf_test_inside_slot(struct kunit *test)
 	for (a = gpa; a < gpa + size; a += PAGE_SIZE) {
 		map = pf_test_lookup(test, a);
 		KUNIT_EXPECT_TRUE_MSG(test, map.mapped, "gpa 0x%llx", a);
+		KUNIT_EXPECT_EQ_MSG(test, map.pfn,
+				    pf_test_host_pfn(test, vm->hva + a - PF_TEST_SLOT_GPA),
+				    "gpa 0x%llx", a);
 	}
 	/* Neighbours stay unmapped unless a block around the range covers them. */
 	first = pf_test_lookup(test, gpa);
@@ -500,6 +534,74 @@ static void pf_test_hugetlb_block(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, map.size, SZ_2M);
 }
 
+/* 2 MiB hugetlb pages for @size bytes, 2 MiB aligned, written by the host. */
+static unsigned long pf_test_hugetlb_mmap(struct kunit *test, unsigned long size)
+{
+	unsigned long hva;
+
+	/* Needs 2 MiB pages reserved with hugepages= on the command line. */
+	hva = pf_test_mmap(test, NULL, size,
+			   MAP_ANONYMOUS | MAP_PRIVATE | MAP_HUGETLB | MAP_HUGE_2MB);
+	KUNIT_ASSERT_TRUE(test, IS_ALIGNED(hva, SZ_2M));
+	KUNIT_ASSERT_EQ(test, clear_user((void __user *)hva, size), 0);
+	return hva;
+}
+
+/*
+ * A hugetlb slot whose GPA is 4 KiB past a 2 MiB boundary while its host
+ * memory is 2 MiB aligned: no block can map guest and host alike, so each
+ * page is mapped on its own, to its own host page.
+ */
+static void pf_test_hugetlb_misaligned(struct kunit *test)
+{
+	struct pf_test_vm *vm = test->priv;
+	u64 gpa = PF_TEST_HUGE_GPA + PAGE_SIZE, a;
+	struct kvm_pre_fault_memory out;
+	unsigned long hva;
+
+	pf_test_require_feature(test);
+	hva = pf_test_hugetlb_mmap(test, PF_TEST_HUGE_SIZE);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_HUGE_SLOT, 0, gpa,
+					       PF_TEST_HUGE_SIZE - SZ_2M, hva), 0);
+
+	/* Across the first block boundary of the guest and of the host. */
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, gpa, SZ_2M, 0, &out), 0);
+	pf_test_expect_range(test, &out, gpa + SZ_2M, 0);
+	for (a = gpa; a < gpa + SZ_2M; a += PAGE_SIZE)
+		pf_test_expect_maps(test, a, hva + (a - gpa), PAGE_SIZE);
+	/* The page below the slot was never given to the guest. */
+	KUNIT_EXPECT_FALSE(test, pf_test_lookup(test, gpa - PAGE_SIZE).mapped);
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, gpa - PAGE_SIZE, PAGE_SIZE, 0, &out),
+			-ENOENT);
+}
+
+/*
+ * A hugetlb slot that ends 1 MiB into its second huge page: the first
+ * block is mapped whole, the second only page by page, and the range stops
+ * exactly at the slot's end.
+ */
+static void pf_test_hugetlb_slot_end(struct kunit *test)
+{
+	struct pf_test_vm *vm = test->priv;
+	u64 gpa = PF_TEST_HUGE_GPA, size = SZ_2M + SZ_1M, end = gpa + size;
+	struct kvm_pre_fault_memory out;
+	unsigned long hva;
+
+	pf_test_require_feature(test);
+	hva = pf_test_hugetlb_mmap(test, PF_TEST_HUGE_SIZE);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_HUGE_SLOT, 0, gpa, size, hva), 0);
+
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, end - PAGE_SIZE, 2 * PAGE_SIZE, 0, &out), 0);
+	pf_test_expect_range(test, &out, end, PAGE_SIZE);
+	pf_test_expect_maps(test, end - PAGE_SIZE, hva + size - PAGE_SIZE, PAGE_SIZE);
+	KUNIT_EXPECT_FALSE(test, pf_test_lookup(test, end).mapped);
+
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, gpa, size, 0, &out), 0);
+	pf_test_expect_range(test, &out, end, 0);
+	pf_test_expect_maps(test, gpa + SZ_1M, hva + SZ_1M, SZ_2M);
+	pf_test_expect_maps(test, gpa + SZ_2M, hva + SZ_2M, PAGE_SIZE);
+}
+
 /*
  * 2 MiB-aligned anonymous memory that the host backs with transparent huge
  * pages: written once, as MADV_POPULATE_WRITE would, with THP "always".
@@ -602,20 +704,22 @@ static void pf_test_dead_vm(struct kunit *test)
 struct pf_test_race {
 	struct kvm *kvm;
 	struct mm_struct *mm;
-	unsigned long hva;
+	unsigned long hva[2];
 	int error;
 	bool done;
 	struct completion finished;
 };
 
-/* Deletes and re-creates the race slot, as a VMM thread would. */
+/*
+ * Deletes the race slot and re-creates it on the other of two buffers, as
+ * a VMM thread would: a mapping left over from one buffer would show.
+ */
 static int pf_test_race_deleter(void *data)
 {
 	struct pf_test_race *race = data;
 	struct kvm_userspace_memory_region2 region = {
 		.slot = PF_TEST_RACE_SLOT,
 		.guest_phys_addr = PF_TEST_RACE_GPA,
-		.userspace_addr = race->hva,
 	};
 	int i, r = 0;
 
@@ -625,6 +729,7 @@ static int pf_test_race_deleter(void *data)
 		r = kvm_set_memory_region(race->kvm, &region);
 		if (!r) {
 			region.memory_size = PF_TEST_RACE_SIZE;
+			region.userspace_addr = race->hva[(i + 1) % 2];
 			r = kvm_set_memory_region(race->kvm, &region);
 		}
 	}
@@ -643,11 +748,20 @@ static void pf_test_concurrent_delete(struct kunit *test)
 	struct kvm_pre_fault_memory out;
 	struct task_struct *deleter;
 	long r, bad = 0;
+	unsigned long final;
+	u64 a;
+	int i;
 
 	pf_test_require_feature(test);
-	race.hva = pf_test_mmap(test, NULL, PF_TEST_RACE_SIZE, MAP_ANONYMOUS | MAP_PRIVATE);
+	for (i = 0; i < 2; i++) {
+		race.hva[i] = pf_test_mmap(test, NULL, PF_TEST_RACE_SIZE,
+					   MAP_ANONYMOUS | MAP_PRIVATE);
+		/* Written: each page its own, not both the zero page. */
+		KUNIT_ASSERT_EQ(test, clear_user((void __user *)race.hva[i],
+						 PF_TEST_RACE_SIZE), 0);
+	}
 	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_RACE_SLOT, 0, PF_TEST_RACE_GPA,
-					       PF_TEST_RACE_SIZE, race.hva), 0);
+					       PF_TEST_RACE_SIZE, race.hva[0]), 0);
 	init_completion(&race.finished);
 
 	deleter = kthread_run(pf_test_race_deleter, &race, "kvm_pf_deleter");
@@ -677,12 +791,93 @@ static void pf_test_concurrent_delete(struct kunit *test)
 		   ok + enoent + eagain + other, ok, enoent, eagain, other);
 	KUNIT_EXPECT_EQ(test, race.error, 0);
 	KUNIT_EXPECT_EQ_MSG(test, other, 0, "undocumented result %ld", bad);
-	KUNIT_EXPECT_GT(test, ok + enoent + eagain, 0);
+	/* The deletion in progress must really have been met. */
+	KUNIT_EXPECT_GT(test, eagain, 0);
 
-	/* Once the slot is back for good, a pre-fault maps all of it. */
+	/*
+	 * Once the slot is back for good, a pre-fault maps all of it, to the
+	 * buffer it was re-created on last.
+	 */
 	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, PF_TEST_RACE_GPA, PF_TEST_RACE_SIZE,
 					       0, &out), 0);
 	pf_test_expect_range(test, &out, PF_TEST_RACE_GPA + PF_TEST_RACE_SIZE, 0);
+	final = race.hva[PF_TEST_RACE_CYCLES % 2];
+	for (a = 0; a < PF_TEST_RACE_SIZE; a += 64 * PAGE_SIZE)
+		KUNIT_EXPECT_EQ_MSG(test, pf_test_lookup(test, PF_TEST_RACE_GPA + a).pfn,
+				    pf_test_host_pfn(test, final + a), "offset 0x%llx", a);
+}
+
+struct pf_test_churn {
+	struct kvm *kvm;
+	struct mm_struct *mm;
+	unsigned long hva;
+	atomic_t updates;
+	bool stop;
+	int error;
+	struct completion finished;
+};
+
+/* Creates and deletes a memslot far from every other one until told. */
+static int pf_test_churn_other_slot(void *data)
+{
+	struct pf_test_churn *churn = data;
+	struct kvm_userspace_memory_region2 region = {
+		.slot = PF_TEST_OTHER_SLOT,
+		.guest_phys_addr = PF_TEST_OTHER_GPA,
+		.userspace_addr = churn->hva,
+	};
+	int i, r = 0;
+
+	kthread_use_mm(churn->mm);
+	for (i = 0; !READ_ONCE(churn->stop) && !r; i++) {
+		region.memory_size = i % 2 ? 0 : SZ_64K;
+		r = kvm_set_memory_region(churn->kvm, &region);
+		atomic_inc(&churn->updates);
+	}
+	region.memory_size = 0;
+	kvm_set_memory_region(churn->kvm, &region);
+	kthread_unuse_mm(churn->mm);
+	churn->error = r;
+	complete(&churn->finished);
+	return 0;
+}
+
+/*
+ * Memslot updates elsewhere in the VM do not fail a pre-fault: each call
+ * maps all of slot 0 (unmapped by the host before each call), and the
+ * calls that ran while another slot was created or deleted are counted and
+ * required.
+ */
+static void pf_test_update_elsewhere(struct kunit *test)
+{
+	struct pf_test_vm *vm = test->priv;
+	struct pf_test_churn churn = { .kvm = vm->kvm, .mm = current->mm };
+	unsigned int calls, overlapped = 0, before;
+	struct kvm_pre_fault_memory out;
+	struct task_struct *thread;
+	long r;
+
+	pf_test_require_feature(test);
+	churn.hva = pf_test_mmap(test, NULL, SZ_64K, MAP_ANONYMOUS | MAP_PRIVATE);
+	init_completion(&churn.finished);
+	thread = kthread_run(pf_test_churn_other_slot, &churn, "kvm_pf_churn");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(thread));
+	for (calls = 0; calls < PF_TEST_ELSEWHERE_CALLS; calls++) {
+		/* The host unmaps slot 0 (shmem keeps it) so every call has work. */
+		KUNIT_EXPECT_EQ(test, do_madvise(current->mm, vm->hva, PF_TEST_SLOT_SIZE,
+						 MADV_DONTNEED), 0);
+		before = atomic_read(&churn.updates);
+		r = pf_test_prefault(test, PF_TEST_SLOT_GPA, PF_TEST_SLOT_SIZE, 0, &out);
+		overlapped += atomic_read(&churn.updates) != before;
+		KUNIT_EXPECT_EQ_MSG(test, r, 0, "call %u", calls);
+		pf_test_expect_range(test, &out, PF_TEST_SLOT_GPA + PF_TEST_SLOT_SIZE, 0);
+	}
+	WRITE_ONCE(churn.stop, true);
+	wait_for_completion(&churn.finished);
+	kunit_info(test, "%u calls, %u overlapped some of %u updates of another slot",
+		   calls, overlapped, atomic_read(&churn.updates));
+	KUNIT_EXPECT_EQ(test, churn.error, 0);
+	KUNIT_EXPECT_GE(test, overlapped, PF_TEST_ELSEWHERE_CALLS / 2);
 }
 
 static struct kunit_case pf_test_cases[] = {
@@ -698,11 +893,14 @@ static struct kunit_case pf_test_cases[] = {
 	KUNIT_CASE(pf_test_second_call_changes_nothing),
 	KUNIT_CASE(pf_test_readonly_slot),
 	KUNIT_CASE(pf_test_hugetlb_block),
+	KUNIT_CASE(pf_test_hugetlb_misaligned),
+	KUNIT_CASE(pf_test_hugetlb_slot_end),
 	KUNIT_CASE(pf_test_thp_block),
 	KUNIT_CASE(pf_test_dirty_logging),
 	KUNIT_CASE(pf_test_signal_pending),
 	KUNIT_CASE(pf_test_dead_vm),
 	KUNIT_CASE_SLOW(pf_test_concurrent_delete),
+	KUNIT_CASE_SLOW(pf_test_update_elsewhere),
 	{}
 };
 

@@ -33,41 +33,45 @@ static u64 pre_fault_lookup(struct kvm *kvm, struct kvm_s2_mmu *mmu,
 }
 
 long kvm_arch_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
-				    struct kvm_pre_fault_memory *range)
+				    struct kvm_pre_fault_memory *range,
+				    struct kvm_memory_slot *slot)
 {
 	struct kvm *kvm = vcpu->kvm;
 	/*
 	 * A read translation fault on the VM's canonical stage 2: gpa is a
 	 * memslot IPA even when the vCPU runs a nested guest, whose shadow
-	 * stage 2 (vcpu->arch.hw_mmu) pre-faulting must not populate.
+	 * stage 2 (vcpu->arch.hw_mmu) pre-faulting must not populate.  The
+	 * wait for the host page ends on a signal, as a VMM blocked on
+	 * userfaultfd (post-copy) needs.
 	 */
 	struct kvm_s2_fault_desc fault = {
 		.ipa = range->gpa,
 		.mmu = &kvm->arch.mmu,
+		.interruptible = true,
 	};
-	struct kvm_memory_slot *memslot;
-	unsigned long hva;
+	unsigned long hva = gfn_to_hva_memslot_prot(slot, gpa_to_gfn(range->gpa),
+						    NULL);
 	kvm_pte_t pte;
 	u64 size;
 	int r;
 
-	r = kvm_pre_fault_hva(vcpu, range->gpa, &memslot, &hva);
-	if (r)
-		return r;
-
 	/*
-	 * A valid leaf is counted as done without replaying the fault.  An
-	 * mmu_notifier invalidation racing the mapping makes the fault path
-	 * return -EAGAIN with nothing mapped: retry then, unless the retry
-	 * could only succeed once this caller drops kvm->srcu.
+	 * A valid leaf is counted as done without replaying the fault; one
+	 * whose access flag aging cleared is made young, as the guest's
+	 * access-flag fault would.  An mmu_notifier invalidation racing the
+	 * mapping makes the fault path return -EAGAIN with nothing mapped:
+	 * retry then, unless the retry could only succeed once this caller
+	 * drops kvm->srcu.
 	 */
 	while (!(size = pre_fault_lookup(kvm, fault.mmu, range->gpa, &pte))) {
-		r = user_mem_abort(vcpu, &fault, NULL, memslot, hva);
+		r = user_mem_abort(vcpu, &fault, NULL, slot, hva);
 		if (!r || r == -EAGAIN)
 			r = kvm_pre_fault_may_continue(vcpu, range->gpa);
 		if (r)
 			return r;
 	}
+	if (!(pte & KVM_PTE_LEAF_ATTR_LO_S2_AF))
+		kvm_s2_handle_access_fault(kvm, fault.mmu, range->gpa);
 
 	return kvm_pre_fault_progress(range, size);
 }
@@ -92,8 +96,10 @@ int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
 	*map = (struct kvm_pre_fault_mapping){};
 	map->size = pre_fault_lookup(vcpu->kvm, &vcpu->kvm->arch.mmu, gpa, &pte);
 	map->mapped = map->size != 0;
-	map->writable = map->mapped &&
-			(kvm_pgtable_stage2_pte_prot(pte) & KVM_PGTABLE_PROT_W);
+	if (!map->mapped)
+		return 0;
+	map->writable = kvm_pgtable_stage2_pte_prot(pte) & KVM_PGTABLE_PROT_W;
+	map->pfn = kvm_pte_to_pfn(pte) + ((gpa & (map->size - 1)) >> PAGE_SHIFT);
 	return 0;
 }
 #endif

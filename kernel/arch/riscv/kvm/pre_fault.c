@@ -12,28 +12,27 @@
 #include <linux/kvm_pre_fault.h>
 
 long kvm_arch_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
-				    struct kvm_pre_fault_memory *range)
+				    struct kvm_pre_fault_memory *range,
+				    struct kvm_memory_slot *slot)
 {
-	struct kvm_riscv_gstage_fault fault = {};
+	/* A signal ends the wait for the host page (userfaultfd). */
+	struct kvm_riscv_gstage_fault fault = { .interruptible = true };
+	unsigned long hva = gfn_to_hva_memslot_prot(slot, gpa_to_gfn(range->gpa),
+						    NULL);
 	struct kvm *kvm = vcpu->kvm;
-	struct kvm_memory_slot *memslot;
-	unsigned long hva, size;
-	bool writable;
+	unsigned long size;
 	int r;
 
-	r = kvm_pre_fault_hva(vcpu, range->gpa, &memslot, &hva);
-	if (r)
-		return r;
-
 	/*
-	 * A mapping already there counts as done.  An mmu_notifier
+	 * A mapping already there counts as done, made young again if aging
+	 * cleared its A bit, as the guest's access would.  An mmu_notifier
 	 * invalidation racing the fault path leaves nothing mapped and
 	 * returns -EAGAIN: retry then, unless the retry could only succeed
 	 * once this caller drops kvm->srcu.
 	 */
-	size = kvm_riscv_gstage_lookup(kvm, range->gpa, &writable);
+	size = kvm_riscv_gstage_mkyoung(kvm, range->gpa);
 	while (!size) {
-		r = kvm_riscv_gstage_map(vcpu, memslot, range->gpa, hva, false,
+		r = kvm_riscv_gstage_map(vcpu, slot, range->gpa, hva, false,
 					 &fault);
 		if (!r) {
 			size = fault.map_size;
@@ -43,7 +42,7 @@ long kvm_arch_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 			r = kvm_pre_fault_may_continue(vcpu, range->gpa);
 		if (r)
 			return r;
-		size = kvm_riscv_gstage_lookup(kvm, range->gpa, &writable);
+		size = kvm_riscv_gstage_mkyoung(kvm, range->gpa);
 	}
 
 	return kvm_pre_fault_progress(range, size);
@@ -63,9 +62,16 @@ gpa_t kvm_arch_pre_fault_gpa_limit(struct kvm_vcpu *vcpu)
 int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
 				    struct kvm_pre_fault_mapping *map)
 {
+	unsigned long size;
+	pte_t pte = kvm_riscv_gstage_lookup(vcpu->kvm, gpa, &size);
+
 	*map = (struct kvm_pre_fault_mapping){};
-	map->size = kvm_riscv_gstage_lookup(vcpu->kvm, gpa, &map->writable);
-	map->mapped = map->size != 0;
+	map->mapped = size != 0;
+	if (!map->mapped)
+		return 0;
+	map->size = size;
+	map->writable = pte_val(pte) & _PAGE_WRITE;
+	map->pfn = pte_pfn(pte) + ((gpa & (size - 1)) >> PAGE_SHIFT);
 	return 0;
 }
 #endif

@@ -24,9 +24,14 @@ bool kvm_arch_pre_fault_supported(struct kvm *kvm)
 
 gpa_t kvm_arch_pre_fault_gpa_limit(struct kvm_vcpu *vcpu)
 {
-	/* What the guest can address, and NPT/EPT can map for it. */
-	return min(BIT_ULL(vcpu->arch.maxphyaddr),
-		   gfn_to_gpa(kvm_mmu_max_gfn() + 1));
+	/*
+	 * What NPT/EPT can map, as in the base: not the guest's MAXPHYADDR,
+	 * which reads 36 bits until KVM_SET_CPUID2, while a VMM restoring a
+	 * snapshot may well pre-fault before it sets the CPUID.  Memory above
+	 * the guest's MAXPHYADDR is in a memslot the VMM created; the guest
+	 * cannot reach it, and mapping it exposes nothing.
+	 */
+	return gfn_to_gpa(kvm_mmu_max_gfn() + 1);
 }
 
 #if IS_ENABLED(CONFIG_KVM_PRE_FAULT_KUNIT_TEST)
@@ -54,6 +59,8 @@ int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
 	map->mapped = true;
 	map->writable = is_writable_pte(sptes[leaf]);
 	map->size = KVM_HPAGE_SIZE(leaf);
+	map->pfn = spte_to_pfn(sptes[leaf]) +
+		   ((gpa & (map->size - 1)) >> PAGE_SHIFT);
 	return 0;
 }
 #endif
