@@ -48,6 +48,8 @@
 #define PF_TEST_THP_LOG_GPA	(9ULL * SZ_1G)
 #define PF_TEST_THP_SIZE	SZ_4M
 #define PF_TEST_OTHER_SLOT	6		/* created and deleted elsewhere */
+#define PF_TEST_HIGH_SLOT	7
+#define PF_TEST_HIGH_GPA	(128ULL * SZ_1G)	/* above a 36-bit MAXPHYADDR */
 #define PF_TEST_OTHER_GPA	(16ULL * SZ_1G)
 #define PF_TEST_ELSEWHERE_CALLS	6
 
@@ -391,6 +393,29 @@ static void pf_test_beyond_gpa_width(struct kunit *test)
 	pf_test_expect_range(test, &out, limit - PAGE_SIZE, 2 * PAGE_SIZE);
 	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, limit, PAGE_SIZE, 0, &out), -EINVAL);
 	pf_test_expect_range(test, &out, limit, PAGE_SIZE);
+}
+
+/*
+ * A vCPU whose guest CPU model is not set yet (x86 reads MAXPHYADDR 36 until
+ * KVM_SET_CPUID2) pre-faults memory above 64 GiB: the limit is the MMU's,
+ * and a VMM restoring a snapshot may pre-fault before it sets the CPUID.
+ */
+static void pf_test_high_gpa_before_cpu_setup(struct kunit *test)
+{
+	struct pf_test_vm *vm = test->priv;
+	struct kvm_pre_fault_memory out;
+	unsigned long hva;
+
+	pf_test_require_feature(test);
+	KUNIT_ASSERT_GE(test, kvm_arch_pre_fault_gpa_limit(vm->vcpu),
+			PF_TEST_HIGH_GPA + SZ_64K);
+	hva = pf_test_mmap(test, NULL, SZ_64K, MAP_ANONYMOUS | MAP_PRIVATE);
+	KUNIT_ASSERT_EQ(test, clear_user((void __user *)hva, SZ_64K), 0);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_HIGH_SLOT, 0, PF_TEST_HIGH_GPA,
+					       SZ_64K, hva), 0);
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, PF_TEST_HIGH_GPA, SZ_64K, 0, &out), 0);
+	pf_test_expect_range(test, &out, PF_TEST_HIGH_GPA + SZ_64K, 0);
+	pf_test_expect_maps(test, PF_TEST_HIGH_GPA + SZ_32K, hva + SZ_32K, PAGE_SIZE);
 }
 
 static void pf_test_straddles_slot_end(struct kunit *test)
@@ -888,6 +913,7 @@ static struct kunit_case pf_test_cases[] = {
 	KUNIT_CASE_PARAM(pf_test_invalid_range, pf_test_bad_range_gen_params),
 	KUNIT_CASE(pf_test_outside_slots),
 	KUNIT_CASE(pf_test_beyond_gpa_width),
+	KUNIT_CASE(pf_test_high_gpa_before_cpu_setup),
 	KUNIT_CASE(pf_test_straddles_slot_end),
 	KUNIT_CASE(pf_test_inside_slot),
 	KUNIT_CASE(pf_test_second_call_changes_nothing),
