@@ -812,7 +812,6 @@ static void case_dirty_log(enum vm_mem_backing_src_type src)
 	life_check(&l, TEST_GVA, seed, NULL, NULL);
 	huge_bytes = host_pmd_mapped(l.hva, l.size);
 	tables = sec_page_tables(-1);
-	TEST_ASSERT(tables > 0, "SecPageTables is %ld KiB with a VM mapped: not counted", tables);
 
 	/* Logging on over the pre-faulted slot: every write lands and is logged. */
 	life_set_slot(&l, KVM_MEM_LOG_DIRTY_PAGES, l.gpa, l.hva);
@@ -840,6 +839,9 @@ static void case_dirty_log(enum vm_mem_backing_src_type src)
 	TEST_ASSERT_EQ(huge, huge_bytes >> 21);
 	TEST_ASSERT_EQ(small, (l.size - huge_bytes) >> 12);
 	life_check(&l, TEST_GVA, seed, &logged, &after);
+	/* A leak only shows where the second stage's tables are counted. */
+	TEST_ASSERT(tables > 0, "SecPageTables is %ld KiB with a VM mapped: not counted",
+		    tables);
 	TEST_ASSERT(sec_page_tables(tables) == tables,
 		    "second-stage page tables: %ld KiB before logging, %ld KiB after",
 		    tables, sec_page_tables(tables));
