@@ -18,6 +18,7 @@
 #include <linux/completion.h>
 #include <linux/fdtable.h>
 #include <linux/file.h>
+#include <linux/hugetlb.h>
 #include <linux/kthread.h>
 #include <linux/kvm_host.h>
 #include <linux/kvm_pre_fault.h>
@@ -525,6 +526,38 @@ static void pf_test_expect_page_prefault(struct kunit *test, u64 gpa, u64 leaf)
 	KUNIT_EXPECT_EQ_MSG(test, map.size, leaf, "gpa 0x%llx", gpa);
 }
 
+/*
+ * 2 MiB hugetlb pages for @size bytes, 2 MiB aligned, written by the host.
+ * vm_mmap() ignores MAP_HUGETLB (only the mmap() syscall turns it into a
+ * hugetlbfs file, and anonymous memory would quietly get THP instead), so
+ * the file is set up here as the syscall would, and the VMA checked.
+ */
+static unsigned long pf_test_hugetlb_mmap(struct kunit *test, unsigned long size)
+{
+	struct vm_area_struct *vma;
+	struct file *file;
+	unsigned long hva;
+	bool hugetlb;
+	int r;
+
+	/* Needs 2 MiB pages reserved with hugepages= on the command line. */
+	file = hugetlb_file_setup(HUGETLB_ANON_FILE, size, VM_NORESERVE,
+				  HUGETLB_ANONHUGE_INODE, ilog2(SZ_2M));
+	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(file), "hugetlb file: %ld", PTR_ERR(file));
+	r = kunit_add_action_or_reset(test, pf_test_fput, file);
+	KUNIT_ASSERT_EQ(test, r, 0);
+	hva = pf_test_mmap(test, file, size, MAP_PRIVATE);
+	KUNIT_ASSERT_TRUE(test, IS_ALIGNED(hva, SZ_2M));
+	mmap_read_lock(current->mm);
+	vma = vma_lookup(current->mm, hva);
+	hugetlb = vma && is_vm_hugetlb_page(vma) &&
+		  huge_page_size(hstate_vma(vma)) == SZ_2M;
+	mmap_read_unlock(current->mm);
+	KUNIT_ASSERT_TRUE_MSG(test, hugetlb, "0x%lx is not backed by 2 MiB hugetlb pages", hva);
+	KUNIT_ASSERT_EQ(test, clear_user((void __user *)hva, size), 0);
+	return hva;
+}
+
 static void pf_test_hugetlb_block(struct kunit *test)
 {
 	struct pf_test_vm *vm = test->priv;
@@ -534,10 +567,7 @@ static void pf_test_hugetlb_block(struct kunit *test)
 	unsigned long hva;
 
 	pf_test_require_feature(test);
-	/* Needs 2 MiB pages reserved with hugepages= on the command line. */
-	hva = pf_test_mmap(test, NULL, PF_TEST_HUGE_SIZE,
-			   MAP_ANONYMOUS | MAP_PRIVATE | MAP_HUGETLB | MAP_HUGE_2MB);
-	KUNIT_ASSERT_TRUE(test, IS_ALIGNED(hva, SZ_2M));
+	hva = pf_test_hugetlb_mmap(test, PF_TEST_HUGE_SIZE);
 	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_HUGE_SLOT, 0, gpa,
 					       PF_TEST_HUGE_SIZE, hva), 0);
 
@@ -557,19 +587,6 @@ static void pf_test_hugetlb_block(struct kunit *test)
 	map = pf_test_lookup(test, gpa + SZ_2M);
 	KUNIT_EXPECT_TRUE(test, map.mapped);
 	KUNIT_EXPECT_EQ(test, map.size, SZ_2M);
-}
-
-/* 2 MiB hugetlb pages for @size bytes, 2 MiB aligned, written by the host. */
-static unsigned long pf_test_hugetlb_mmap(struct kunit *test, unsigned long size)
-{
-	unsigned long hva;
-
-	/* Needs 2 MiB pages reserved with hugepages= on the command line. */
-	hva = pf_test_mmap(test, NULL, size,
-			   MAP_ANONYMOUS | MAP_PRIVATE | MAP_HUGETLB | MAP_HUGE_2MB);
-	KUNIT_ASSERT_TRUE(test, IS_ALIGNED(hva, SZ_2M));
-	KUNIT_ASSERT_EQ(test, clear_user((void __user *)hva, size), 0);
-	return hva;
 }
 
 /*
