@@ -64,30 +64,6 @@ static char *cmdline_value(const char *key, char *buf, size_t len)
 	return p;
 }
 
-/* Run @argv with its output indented one KTAP level; returns wait status. */
-static int run_nested(char *const argv[])
-{
-	char line[4096];
-	int fd, status = 0;
-	FILE *out;
-	pid_t pid;
-
-	pid = spawn_piped(argv, &fd);
-	if (pid < 0)
-		return -1;
-	out = fdopen(fd, "r");
-	while (out && fgets(line, sizeof(line), out)) {
-		printf("    %s", line);
-		if (!strchr(line, '\n'))
-			printf("\n");
-		fflush(stdout);
-	}
-	if (out)
-		fclose(out);
-	waitpid(pid, &status, 0);
-	return status;
-}
-
 static int name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -115,7 +91,8 @@ static int run_tests(void)
 		snprintf(path, sizeof(path), "%s/%s", TEST_DIR, names[i]);
 		printf("    # Subtest: %s\n", names[i]);
 		fflush(stdout);
-		status = run_nested(argv);
+		/* Its output indented one KTAP level. */
+		status = run_prefixed(argv, "    ");
 		code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		/* kselftest: 0 pass, 4 skip, anything else fails. */
 		if (code == 4) {

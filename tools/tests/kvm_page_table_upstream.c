@@ -8,7 +8,6 @@
  * kept as diagnostics.
  */
 #include <stdio.h>
-#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,26 +20,13 @@ static const char *const backings[] = {
 	"anonymous", "anonymous_thp", "anonymous_hugetlb",
 };
 
-/* Runs the test on @backing; returns its wait status, or -1. */
+/* Runs the test on @backing, its output as diagnostics; the wait status. */
 static int run_backing(const char *backing)
 {
 	char *argv[] = { KVM_PAGE_TABLE_TEST, "-v", "2", "-b", "32M", "-s",
 			 (char *)backing, NULL };
-	char line[1024];
-	int fd, status = -1;
-	FILE *out;
-	pid_t pid;
 
-	pid = spawn_piped(argv, &fd);
-	if (pid < 0)
-		return -1;
-	out = fdopen(fd, "r");
-	while (out && fgets(line, sizeof(line), out))
-		ktap_diag("%.*s", (int)strcspn(line, "\n"), line);
-	if (out)
-		fclose(out);
-	waitpid(pid, &status, 0);
-	return status;
+	return run_prefixed(argv, "# ");
 }
 
 int main(void)

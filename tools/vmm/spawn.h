@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /*
@@ -41,6 +42,35 @@ static inline pid_t spawn_piped(char *const argv[], int *out_fd)
 	close(pipefd[1]);
 	*out_fd = pipefd[0];
 	return pid;
+}
+
+/*
+ * Run @argv to its end, printing each line of its output after @prefix;
+ * returns its wait status, or -1 when it could not be started.
+ */
+static inline int run_prefixed(char *const argv[], const char *prefix)
+{
+	char line[4096];
+	int fd, status = -1;
+	FILE *out;
+	pid_t pid;
+
+	pid = spawn_piped(argv, &fd);
+	if (pid < 0)
+		return -1;
+	out = fdopen(fd, "r");
+	while (out && fgets(line, sizeof(line), out)) {
+		printf("%s%s", prefix, line);
+		if (!strchr(line, '\n'))
+			printf("\n");
+		fflush(stdout);
+	}
+	if (out)
+		fclose(out);
+	else
+		close(fd);
+	waitpid(pid, &status, 0);
+	return status;
 }
 
 #endif

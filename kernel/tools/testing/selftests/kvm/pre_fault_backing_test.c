@@ -35,6 +35,9 @@
  *               reads its own data, the page below the slot is MMIO; and a
  *               slot ending 1 MiB into a huge page: progress stops exactly
  *               at the slot end, the page beyond is MMIO;
+ *   collapse    (anonymous) the host collapses pre-faulted 4 KiB pages
+ *               into huge pages: a new pre-fault maps 2 MiB blocks and the
+ *               tables of 4 KiB leaves they replace are freed (counted);
  *   concurrent_move  the slot moves back and forth by half its size while
  *               the half covered in both places is pre-faulted: no ENOENT,
  *               EAGAIN counted and required, data intact;
@@ -75,6 +78,10 @@
 #define TEST_SIZE		(16ULL << 20)
 #define TEST_PATTERN		0x5eed0000feed0000ULL
 #define TEST_WRITE_PATTERN	0x0d15ea5e00000000ULL
+/* The C libraries here predate it (Linux 6.1, asm-generic/mman-common.h). */
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE		25
+#endif
 /* Host and guest pages: the cases that need it check the guest's. */
 #define PAGE_4K			4096ULL
 #define HIST_4K			13	/* bucket of fls64(4096) */
@@ -969,6 +976,47 @@ static void case_misaligned(enum vm_mem_backing_src_type src)
 	kvm_vm_free(l.vm);
 }
 
+/*
+ * The host collapses pre-faulted 4 KiB pages into huge pages (as khugepaged
+ * does, here with MADV_COLLAPSE): the MMU notifier unmaps the 4 KiB leaves,
+ * a new pre-fault maps one 2 MiB block per huge page in place of each table
+ * of 4 KiB leaves, and exactly those tables are freed.
+ */
+static void case_collapse(enum vm_mem_backing_src_type src)
+{
+	const long table_kb = PAGE_4K / 1024;
+	uint64_t small, huge, blocks = TEST_SIZE >> 21;
+	long tables_4k, tables_2m;
+	struct life_vm l;
+
+	if (src != VM_MEM_SRC_ANONYMOUS)
+		skip_case("the host collapses anonymous 4 KiB pages");
+	life_vm_create(&l, TEST_GPA, TEST_SIZE, map_backing(src, TEST_SIZE, NULL));
+	fill(l.hva, l.npages, l.page, 0xc0c0);
+	pre_fault_count(l.vcpu, l.gpa, l.size, &small, &huge);
+	TEST_ASSERT_EQ(small, l.npages);
+	tables_4k = sec_page_tables(-1);
+
+	TEST_ASSERT(!madvise(l.hva, l.size, MADV_HUGEPAGE), "MADV_HUGEPAGE: %s",
+		    strerror(errno));
+	if (madvise(l.hva, l.size, MADV_COLLAPSE))
+		skip_case("MADV_COLLAPSE: %s", strerror(errno));
+	TEST_ASSERT_EQ(host_pmd_mapped(l.hva, l.size), l.size);
+	pre_fault_count(l.vcpu, l.gpa, l.size, &small, &huge);
+	tables_2m = sec_page_tables(tables_4k - (long)blocks * table_kb);
+	pr_info("collapsed: %llu steps of 2 MiB, %llu of 4 KiB; SecPageTables %ld KiB -> %ld KiB\n",
+		(unsigned long long)huge, (unsigned long long)small, tables_4k, tables_2m);
+	TEST_ASSERT_EQ(huge, blocks);
+	TEST_ASSERT_EQ(small, 0);
+	life_check(&l, TEST_GVA, 0xc0c0, NULL, NULL);
+	TEST_ASSERT(tables_4k > 0, "SecPageTables is %ld KiB with a VM mapped: not counted",
+		    tables_4k);
+	TEST_ASSERT(tables_2m == tables_4k - (long)blocks * table_kb,
+		    "%llu blocks replaced their tables: SecPageTables %ld KiB -> %ld KiB",
+		    (unsigned long long)blocks, tables_4k, tables_2m);
+	kvm_vm_free(l.vm);
+}
+
 struct mover {
 	struct life_vm *l;
 	atomic_bool stop;
@@ -1278,6 +1326,7 @@ static const struct test_case cases[] = {
 	{ "recreate", case_recreate },
 	{ "host_change", case_host_change },
 	{ "misaligned", case_misaligned },
+	{ "collapse", case_collapse },
 	{ "concurrent_move", case_concurrent_move },
 	{ "update_elsewhere", case_update_elsewhere },
 	{ "uffd_signal", case_uffd_signal },
