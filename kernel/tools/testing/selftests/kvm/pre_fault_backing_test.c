@@ -242,13 +242,14 @@ static uint64_t vcpu_stat1(struct kvm_vcpu *vcpu, const char *name)
 /*
  * The guest's code, stack and page tables live in slot 0: pre-fault it too,
  * as a VMM would, so that every exit counted later is one the test slot
- * caused.
+ * caused.  A memslot deletion may have zapped its mappings (x86 zaps every
+ * root), so the cases do it again after one.
  */
-static void pre_fault_slot0(struct test_vm *t)
+static void pre_fault_slot0(struct kvm_vm *vm, struct kvm_vcpu *vcpu)
 {
-	struct userspace_mem_region *slot0 = memslot2region(t->vm, 0);
+	struct userspace_mem_region *slot0 = memslot2region(vm, 0);
 
-	pre_fault_all(t->vcpu, slot0->region.guest_phys_addr,
+	pre_fault_all(vcpu, slot0->region.guest_phys_addr,
 		      slot0->region.memory_size);
 }
 
@@ -267,7 +268,7 @@ static void test_vm_create(struct test_vm *t, enum vm_mem_backing_src_type src)
 		*(uint64_t *)(t->hva + i * t->page) =
 			page_pattern(TEST_GPA + i * t->page, t->page);
 	vcpu_args_set(t->vcpu, 4, TEST_GVA, TEST_GPA, t->npages, t->page);
-	pre_fault_slot0(t);
+	pre_fault_slot0(t->vm, t->vcpu);
 }
 
 /* Bytes of [hva, hva + size) the host maps with PMD-sized leaves. */
@@ -566,7 +567,7 @@ static void case_concurrent_delete(enum vm_mem_backing_src_type src)
 	 */
 	t.hva = flipper.buf[DELETE_CYCLES % 2];
 	TEST_ASSERT(t.hva == flipper.buf[0], "DELETE_CYCLES must be even");
-	pre_fault_slot0(&t);
+	pre_fault_slot0(t.vm, t.vcpu);
 	pre_fault_all(t.vcpu, TEST_GPA, TEST_SIZE);
 	guest_read_write(&t, true);
 	kvm_vm_free(t.vm);
@@ -637,19 +638,6 @@ struct life_vm {
 #define LIFE_GPA2		(TEST_GPA + (1ULL << 30))
 
 /*
- * Slot 0 holds the guest's code, stack and page tables; a memslot deletion
- * may have zapped its mappings too (x86 zaps every root), so pre-fault it
- * again before counting the exits of a guest run.
- */
-static void life_pre_fault_slot0(struct life_vm *l)
-{
-	struct userspace_mem_region *slot0 = memslot2region(l->vm, 0);
-
-	pre_fault_all(l->vcpu, slot0->region.guest_phys_addr,
-		      slot0->region.memory_size);
-}
-
-/*
  * A VM running life_guest_code() with the test slot at @gpa on @hva (host
  * memory of @size bytes).  The guest can address TEST_SIZE bytes, and one
  * more page below, from TEST_GVA and LIFE_GVA2, mapped to TEST_GPA - page
@@ -669,7 +657,7 @@ static void life_vm_create(struct life_vm *l, uint64_t gpa, uint64_t size,
 	vm_set_user_memory_region(l->vm, TEST_SLOT, 0, gpa, size, hva);
 	virt_map(l->vm, TEST_GVA - l->page, TEST_GPA - l->page, TEST_SIZE / l->page + 2);
 	virt_map(l->vm, LIFE_GVA2 - l->page, LIFE_GPA2 - l->page, TEST_SIZE / l->page + 2);
-	life_pre_fault_slot0(l);
+	pre_fault_slot0(l->vm, l->vcpu);
 }
 
 /* The slot's new place and memory, as KVM_SET_USER_MEMORY_REGION sets them. */
@@ -877,14 +865,14 @@ static void case_recreate(enum vm_mem_backing_src_type src)
 	TEST_ASSERT(pre_fault(l.vcpu, &range, &err) == -1 && err == ENOENT,
 		    "pre-fault of a deleted slot: %s", strerror(err));
 	life_set_slot(&l, 0, TEST_GPA, second);
-	life_pre_fault_slot0(&l);
+	pre_fault_slot0(l.vm, l.vcpu);
 	pre_fault_all(l.vcpu, l.gpa, l.size);
 	life_check(&l, TEST_GVA, 0xbbbb, NULL, NULL);
 
 	/* Moved to another GPA: the contents there, nothing at the old place. */
 	life_set_slot(&l, 0, LIFE_GPA2, second);
 	fill(second, l.npages, l.page, 0xcccc);
-	life_pre_fault_slot0(&l);
+	pre_fault_slot0(l.vm, l.vcpu);
 	pre_fault_all(l.vcpu, l.gpa, l.size);
 	life_check(&l, LIFE_GVA2, 0xcccc, NULL, NULL);
 	range = (struct kvm_pre_fault_memory){ .gpa = TEST_GPA, .size = TEST_SIZE };
@@ -963,7 +951,7 @@ static void case_misaligned(enum vm_mem_backing_src_type src)
 	life_set_slot(&l, 0, TEST_GPA, hva);
 	end = TEST_GPA + l.size;
 	fill(hva, TEST_SIZE / l.page, l.page, 0x5050);
-	life_pre_fault_slot0(&l);
+	pre_fault_slot0(l.vm, l.vcpu);
 	expect_pre_fault(l.vcpu, end - PAGE_4K, 2 * PAGE_4K, 0, 0, end, PAGE_4K);
 	expect_pre_fault(l.vcpu, end, PAGE_4K, -1, ENOENT, end, PAGE_4K);
 	pre_fault_count(l.vcpu, l.gpa, l.size, &small, &huge);
@@ -1081,7 +1069,7 @@ static void case_concurrent_move(enum vm_mem_backing_src_type src)
 
 	/* MOVE_CYCLES is even: the slot is back at TEST_GPA, data intact. */
 	TEST_ASSERT(MOVE_CYCLES % 2 == 0, "MOVE_CYCLES must be even");
-	life_pre_fault_slot0(&l);
+	pre_fault_slot0(l.vm, l.vcpu);
 	pre_fault_all(l.vcpu, l.gpa, l.size);
 	life_check(&l, TEST_GVA, 0x6060, NULL, NULL);
 	kvm_vm_free(l.vm);
@@ -1149,7 +1137,7 @@ static void case_update_elsewhere(enum vm_mem_backing_src_type src)
 		calls, overlapped, atomic_load(&churner.updates));
 	TEST_ASSERT(overlapped >= ELSEWHERE_OVERLAPS,
 		    "only %lu of %lu calls overlapped an update", overlapped, calls);
-	life_pre_fault_slot0(&l);
+	pre_fault_slot0(l.vm, l.vcpu);
 	pre_fault_all(l.vcpu, l.gpa, l.size);
 	life_check(&l, TEST_GVA, 0x7070, NULL, NULL);
 	kvm_vm_free(l.vm);
