@@ -2,6 +2,8 @@
 #   make setup            install build dependencies (Debian 12, as root)
 #   make run [ARCH=...]   build and show KVM_PRE_FAULT_MEMORY on ARCH (arm64)
 #   make test [ARCH=...]  build, boot and test ARCH (default: all three)
+#   make test-debug [ARCH=...]  the same tests on debug kernels (KASAN,
+#                         lockdep, kmemleak, UBSAN), one boot per arch
 #   make bench [ARCH=...] benchmark pre-fault on ARCH (default: all three),
 #                         results in build/bench/
 #   make prepare | build | clean
@@ -12,7 +14,7 @@ SHELL := /bin/sh
 MAKEOVERRIDES :=
 unexport ARCH
 
-.PHONY: setup prepare build run test bench clean distclean
+.PHONY: setup prepare build run test test-debug bench clean distclean
 
 setup:
 	@scripts/setup.sh
@@ -29,6 +31,9 @@ run: prepare
 
 test: prepare
 	@scripts/test.sh $(or $(ARCH),all)
+
+test-debug: prepare
+	@scripts/test.sh --debug $(or $(ARCH),all)
 
 bench: prepare
 	@scripts/bench.sh $(or $(ARCH),all)

@@ -5,9 +5,11 @@
 report.py LOG...: every LOG is either a QEMU console log written by
 scripts/boot.sh (a .status file sits beside it) or a plain KTAP log from a
 host-side test.  For a console log the boot itself is checked first: KVM
-must report that it initialised, no WARN/BUG/lockdep splat or panic may
-appear, /init must have finished, QEMU must not have timed out, and every
-suite in kunit/expected-suites must have reported.  Each failed check counts
+must report that it initialised, no WARN/BUG/lockdep/KASAN/UBSAN splat or
+panic may appear, no guest program's watchdog may have reported a hang,
+kmemleak (debug kernels) must find nothing, /init must have finished, QEMU
+must not have timed out, and every suite in kunit/expected-suites must have
+reported.  Each failed check counts
 as a failure.  Prints a table per log and, as the last line,
 "N passed, N failed, N skipped"; exits 1 on any failure.
 """
@@ -27,8 +29,18 @@ SPLAT = re.compile(
     r'Kernel panic - not syncing|Oops|Unable to handle kernel|'
     r'general protection fault|WARNING: possible|WARNING: suspicious RCU|'
     r'WARNING: inconsistent lock state|DEBUG_LOCKS_WARN_ON|UBSAN:|'
-    r'INFO: task \S+ blocked for more than|rcu: INFO: rcu_\w+ detected stalls')
+    r'INFO: task \S+ blocked for more than|rcu: INFO: rcu_\w+ detected stalls|'
+    r'kmemleak: .*(disabled|[Pp]ool empty|[Cc]annot allocate)')
 DONE = re.compile(r'^kvmpf: done')
+HANG = re.compile(r'kvmpf: watchdog: ')
+LEAKS = re.compile(r'^kvmpf: kmemleak: (\d+) unreferenced objects')
+# A debug kernel must show that each checker is on, or it checked nothing.
+DEBUG_ACTIVE = {
+    'KASAN': r'KernelAddressSanitizer initialized',
+    'lockdep': r'Lock dependency validator',
+    'RCU lockdep': r'RCU lockdep checking is enabled',
+    'kmemleak': r'kmemleak: Kernel memory leak detector initialized',
+}
 
 
 def console_lines(path):
@@ -89,6 +101,20 @@ def boot_checks(status, lines):
     splats = [line for line in lines if SPLAT.search(line)]
     checks.append(('no_kernel_splat', not splats,
                    'kernel splat: ' + '; '.join(splats[:3])))
+    hangs = [line for line in lines if HANG.search(line)]
+    checks.append(('no_hang', not hangs,
+                   'a guest program hung (its watchdog dumped every task): ' +
+                   '; '.join(hangs[:2])))
+    # The debug kernels scan for leaks once /init is done with the tests.
+    leaks = [int(m.group(1)) for m in map(LEAKS.match, lines) if m]
+    if leaks or (status.get('variant') == 'debug' and status.get('mode') == 'test'):
+        checks.append(('kmemleak_clean', leaks == [0],
+                       'kmemleak: %s' % ('%d unreferenced objects' % leaks[-1]
+                                         if leaks else 'no scan reported')))
+    if status.get('variant') == 'debug':
+        off = [name for name, pat in DEBUG_ACTIVE.items() if not re.search(pat, text)]
+        checks.append(('debug_checkers_on', not off,
+                       'debug kernel without %s' % ', '.join(off)))
     rc = int(status.get('rc', '1'))
     checks.append(('finished_in_time', rc not in (124, 137),
                    'QEMU killed after %ss timeout' % status.get('timeout')))

@@ -2,15 +2,51 @@
 # test.sh [ARCH...]: for each arch (default: all), build the kernel and the
 # initramfs, boot it once (KUnit at boot, then the guest tests), prove that
 # the harness rejects a machine without usable KVM, and report everything.
+# test.sh --debug [ARCH...]: the same KUnit suites and guest tests, storm
+# included, once per arch on its debug kernel (variant-debug.config:
+# KASAN, lockdep, kmemleak, UBSAN...); any report fails the boot.
 set -eu
 . "$(dirname "$0")/lib.sh"
 
+debug=
+if [ "${1:-}" = --debug ]; then
+	debug=1
+	shift
+fi
 arches=${*:-$ALL_ARCHES}
 [ "$arches" = all ] && arches=$ALL_ARCHES
 start=$(date +%s)
 logs=$top/build/logs
 mkdir -p "$logs"
 results=""
+
+# test_boot ARCH VARIANT TAG [VAR=value...]: build (if needed) and boot once
+# in test mode, with VAR=value (KERNEL_ARGS, QEMU_CPU, KVM_READY) set for
+# the boot.
+test_boot() {
+	arch_load "$1" "$2"
+	log=$logs/$name-test${3:+-$3}.log
+	rm -f "$log" "${log%.log}.status"
+	results="$results $log"
+	if "$top/scripts/build.sh" "$1" $2; then
+		b_arch=$1 b_variant=$2 b_tag=$3
+		shift 3
+		env "$@" "$top/scripts/boot.sh" "$b_arch" "$b_variant" test $b_tag || true
+	else
+		say "$name: build failed; its results will be missing"
+	fi
+}
+
+if [ -n "$debug" ]; then
+	"$top/scripts/prepare.sh" > /dev/null
+	# KASAN and lockdep make a boot a few times slower under TCG.
+	for a in $arches; do
+		test_boot "$a" debug "" KVMPF_TIMEOUT="${KVMPF_TIMEOUT:-3000}"
+	done
+	say "debug runs done in $(elapsed "$start"); console logs in build/logs/"
+	# shellcheck disable=SC2086
+	exec "$top/scripts/report.py" $results
+fi
 
 # Style and documentation checks first: they need only the prepared tree.
 "$top/scripts/prepare.sh" > /dev/null
@@ -40,23 +76,6 @@ results="$results $hostlog"
 } > "$hostlog"
 
 wants() { case " $arches " in *" $1 "*) return 0 ;; esac; return 1; }
-
-# test_boot ARCH VARIANT TAG [VAR=value...]: build (if needed) and boot once
-# in test mode, with VAR=value (KERNEL_ARGS, QEMU_CPU, KVM_READY) set for
-# the boot.
-test_boot() {
-	arch_load "$1" "$2"
-	log=$logs/$name-test${3:+-$3}.log
-	rm -f "$log" "${log%.log}.status"
-	results="$results $log"
-	if "$top/scripts/build.sh" "$1" $2; then
-		b_arch=$1 b_variant=$2 b_tag=$3
-		shift 3
-		env "$@" "$top/scripts/boot.sh" "$b_arch" "$b_variant" test $b_tag || true
-	else
-		say "$name: build failed; its results will be missing"
-	fi
-}
 
 for a in $arches; do
 	test_boot "$a" "" ""

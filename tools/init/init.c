@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * /init of the test initramfs.  Mounts what the programs need, then either
- * runs every test program in /tests, nesting each one's KTAP under a subtest
+ * runs every test program in /tests (or those kvmpf.tests= names), nesting each one's KTAP under a subtest
  * named after it (kselftest's runner does the same), or, with
  * kvmpf.cmd=SUBCOMMAND[,SUBCOMMAND...] on the kernel command line, runs
  * "/bin/kvm-prefault SUBCOMMAND" for each in turn.  Ends with a "kvmpf:
@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cmdline.h"
 #include "spawn.h"
 
 #define TEST_DIR	"/tests"
@@ -42,26 +43,41 @@ static void setup_fs(void)
 	mount("tmpfs", "/tmp", "tmpfs", 0, NULL);
 }
 
-/* Value of kvmpf.KEY= on the kernel command line, or NULL. */
-static char *cmdline_value(const char *key, char *buf, size_t len)
-{
-	char pat[64], *p, *end;
-	FILE *f = fopen("/proc/cmdline", "r");
+/*
+ * On a kernel with kmemleak (the debug kernels), scan once after every
+ * test, print what it reports and a count scripts/report.py checks.
+ * kmemleak ignores objects younger than 5 s; the wait lets the last
+ * test's short-lived allocations age into the scan or be freed.
+ */
+#define KMEMLEAK	"/sys/kernel/debug/kmemleak"
 
-	if (!f)
-		return NULL;
-	p = fgets(buf, len, f);
-	fclose(f);
-	if (!p)
-		return NULL;
-	snprintf(pat, sizeof(pat), "kvmpf.%s=", key);
-	p = strstr(buf, pat);
-	if (!p)
-		return NULL;
-	p += strlen(pat);
-	end = p + strcspn(p, " \n");
-	*end = '\0';
-	return p;
+static void kmemleak_scan(void)
+{
+	char line[512];
+	int fd, leaks = 0;
+	FILE *f;
+
+	fd = open(KMEMLEAK, O_WRONLY);
+	if (fd < 0)
+		return;
+	sleep(6);
+	if (write(fd, "scan", 4) != 4) {
+		printf("kvmpf: kmemleak: scan failed: %s\n", strerror(errno));
+		close(fd);
+		return;
+	}
+	close(fd);
+	f = fopen(KMEMLEAK, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "unreferenced object", 19))
+			leaks++;
+		/* The first reports in full, for the log. */
+		if (leaks && leaks <= 5)
+			printf("kmemleak| %s", line);
+	}
+	if (f)
+		fclose(f);
+	printf("kvmpf: kmemleak: %d unreferenced objects\n", leaks);
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -69,7 +85,25 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int run_tests(void)
+/* Whether @name is in the comma-separated @list (NULL: every test). */
+static int selected(const char *name, const char *list)
+{
+	size_t len = strlen(name);
+	const char *p;
+
+	if (!list)
+		return 1;
+	for (p = list; (p = strstr(p, name)); p += len)
+		if ((p == list || p[-1] == ',') && (p[len] == ',' || !p[len]))
+			return 1;
+	return 0;
+}
+
+/*
+ * Every program in /tests, or those kvmpf.tests=NAME[,NAME...] names (to
+ * repeat one, e.g. the storm with its seed).
+ */
+static int run_tests(const char *only)
 {
 	char *names[MAX_TESTS], path[512];
 	int n = 0, i, failed = 0;
@@ -77,7 +111,7 @@ static int run_tests(void)
 	DIR *d = opendir(TEST_DIR);
 
 	while (d && (de = readdir(d)) && n < MAX_TESTS)
-		if (de->d_name[0] != '.')
+		if (de->d_name[0] != '.' && selected(de->d_name, only))
 			names[n++] = strdup(de->d_name);
 	if (d)
 		closedir(d);
@@ -106,6 +140,7 @@ static int run_tests(void)
 		}
 		fflush(stdout);
 	}
+	kmemleak_scan();
 	printf("kvmpf: done: %d programs, %d failed\n", n, failed);
 	return failed;
 }
@@ -140,14 +175,14 @@ static void run_commands(char *cmds)
 
 int main(void)
 {
-	char buf[4096], *cmd;
+	char buf[4096], only[4096], *cmd;
 
 	setup_fs();
 	cmd = cmdline_value("cmd", buf, sizeof(buf));
 	if (cmd && *cmd)
 		run_commands(cmd);
 	else
-		run_tests();
+		run_tests(cmdline_value("tests", only, sizeof(only)));
 	fflush(stdout);
 	sync();
 	reboot(RB_AUTOBOOT);

@@ -230,12 +230,12 @@ struct steps {
 
 static int read_steps(struct vm *vm, struct steps *s)
 {
-	int64_t n = vm_vcpu_stat(vm, "pre_fault_steps");
+	int64_t n = vm_vcpu_stat(vm, 0, "pre_fault_steps");
 
 	if (n < 0)
 		return -ENOENT;
 	s->steps = n;
-	return vm_vcpu_stat_array(vm, "pre_fault_step_bytes_hist", s->hist,
+	return vm_vcpu_stat_array(vm, 0, "pre_fault_step_bytes_hist", s->hist,
 				  HIST_BUCKETS) < 0 ? -ENOENT : 0;
 }
 
@@ -357,7 +357,7 @@ static int touch_once(const struct touch_case *c, struct sample *s,
 		if (read_steps(&vm, &before))
 			memset(&before, 0, sizeof(before));
 		t0 = now();
-		r = kvmpf_prefault(vm.vcpu_fd, VM_DATA_GPA, size, c->opts, &res);
+		r = kvmpf_prefault(vm.vcpu[0].fd, VM_DATA_GPA, size, c->opts, &res);
 		s->prefault_s = now() - t0;
 		s->calls = res.calls;
 		if (r)
@@ -366,13 +366,13 @@ static int touch_once(const struct touch_case *c, struct sample *s,
 			steps_delta(&s->steps, &before);
 	}
 	if (!r) {
-		exits = vm_vcpu_stat(&vm, "exits");
+		exits = vm_vcpu_stat(&vm, 0, "exits");
 		t0 = now();
-		r = vm_run_guest(&vm, VM_DATA_GPA, c->touch == TOUCH_NONE ? 0 : size,
+		r = vm_run_guest(&vm, 0, VM_DATA_GPA, c->touch == TOUCH_NONE ? 0 : size,
 				 page, c->touch == TOUCH_WRITE ? VM_GUEST_WRITE : VM_GUEST_READ,
 				 &got);
 		s->touch_s = now() - t0;
-		s->exits = vm_vcpu_stat(&vm, "exits") - exits;
+		s->exits = vm_vcpu_stat(&vm, 0, "exits") - exits;
 		s->data_ok = !c->fill || c->touch != TOUCH_READ || got == expect;
 		if (!r && exits < 0)
 			r = vm_fail(&vm, -ENOENT, "no vCPU statistic \"exits\"");

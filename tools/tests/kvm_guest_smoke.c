@@ -32,7 +32,7 @@ int main(void)
 
 	/* Reading: the sum of every page's first word, as the host wrote them. */
 	expect = r ? 0 : vm_fill_data(&vm, page);
-	r = r ? r : vm_run_guest(&vm, VM_DATA_GPA, DATA_SIZE, page,
+	r = r ? r : vm_run_guest(&vm, 0, VM_DATA_GPA, DATA_SIZE, page,
 				 VM_GUEST_READ, &got);
 	if (!ktap_result(&t, r == 0, "guest_read_exits_through_mmio"))
 		ktap_diag("%s", vm.err);
@@ -40,7 +40,7 @@ int main(void)
 		ktap_diag("guest reported 0x%08x, host expects 0x%08x", got, expect);
 
 	/* Writing: the guest stores each page's address; the host must see it. */
-	r = r ? r : vm_run_guest(&vm, VM_DATA_GPA, DATA_SIZE, page,
+	r = r ? r : vm_run_guest(&vm, 0, VM_DATA_GPA, DATA_SIZE, page,
 				 VM_GUEST_WRITE, &got);
 	if (r == 0)
 		memcpy(&word, (char *)vm.data + 5 * page, sizeof(word));

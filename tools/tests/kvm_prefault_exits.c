@@ -54,7 +54,7 @@ static int64_t guest_read_exits(struct ktap *t, int prefault, enum backing backi
 	/* Host-written pages: the pre-fault maps them as a guest read would. */
 	expect = vm_fill_data(&vm, page);
 	if (prefault) {
-		r = kvmpf_prefault(vm.vcpu_fd, VM_DATA_GPA, SLOT_SIZE, NULL, &res);
+		r = kvmpf_prefault(vm.vcpu[0].fd, VM_DATA_GPA, SLOT_SIZE, NULL, &res);
 		if (!ktap_result(t, r == 0 && res.size == 0, "prefault_maps_whole_slot"))
 			ktap_diag("%s, %llu bytes left", res.msg,
 				  (unsigned long long)res.size);
@@ -62,9 +62,9 @@ static int64_t guest_read_exits(struct ktap *t, int prefault, enum backing backi
 			  (unsigned long long)(SLOT_SIZE >> 20),
 			  (unsigned long long)res.calls);
 	}
-	before = vm_vcpu_stat(&vm, "exits");
-	r = vm_run_guest(&vm, VM_DATA_GPA, SLOT_SIZE, page, VM_GUEST_READ, &got);
-	after = vm_vcpu_stat(&vm, "exits");
+	before = vm_vcpu_stat(&vm, 0, "exits");
+	r = vm_run_guest(&vm, 0, VM_DATA_GPA, SLOT_SIZE, page, VM_GUEST_READ, &got);
+	after = vm_vcpu_stat(&vm, 0, "exits");
 	if (!ktap_result(t, r == 0 && got == expect && before >= 0,
 			 backing == THP ? "guest_data_thp" :
 			 prefault ? "guest_data_after_prefault" : "guest_data_without_prefault"))

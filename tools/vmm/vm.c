@@ -15,6 +15,7 @@
 
 #include "kvmprefault.h"
 #include "vm.h"
+#include "watchdog.h"
 
 extern const unsigned char vm_guest_code[], vm_guest_code_end[];
 
@@ -40,7 +41,7 @@ asm(".pushsection .rodata\n"
     ".code64\n"
     ".popsection\n");
 
-static int vm_arch_vcpu_setup(struct vm *vm)
+static int vm_arch_vcpu_setup(struct vm *vm, int vcpu_fd)
 {
 	struct kvm_segment seg = {
 		.base = 0, .limit = 0xffffffff, .present = 1, .dpl = 0,
@@ -48,7 +49,8 @@ static int vm_arch_vcpu_setup(struct vm *vm)
 	};
 	struct kvm_sregs sregs;
 
-	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sregs))
+	(void)vm;
+	if (ioctl(vcpu_fd, KVM_GET_SREGS, &sregs))
 		return -errno;
 	seg.selector = 8;
 	seg.type = 11;		/* code: execute/read, accessed */
@@ -59,19 +61,19 @@ static int vm_arch_vcpu_setup(struct vm *vm)
 	sregs.cr0 |= 1;		/* PE, no paging */
 	sregs.cr4 = 0;
 	sregs.efer = 0;
-	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs))
+	if (ioctl(vcpu_fd, KVM_SET_SREGS, &sregs))
 		return -errno;
 	return 0;
 }
 
-static int vm_arch_set_args(struct vm *vm, const uint64_t arg[5])
+static int vm_arch_set_args(int vcpu_fd, const uint64_t arg[5])
 {
 	struct kvm_regs regs = {
 		.rsi = arg[0], .rdi = arg[1], .rcx = arg[2], .rdx = arg[3],
 		.rbx = arg[4], .rip = VM_CODE_GPA, .rflags = 2,
 	};
 
-	return ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) ? -errno : 0;
+	return ioctl(vcpu_fd, KVM_SET_REGS, &regs) ? -errno : 0;
 }
 
 #elif defined(__aarch64__)
@@ -94,38 +96,39 @@ asm(".pushsection .rodata\n"
     "vm_guest_code_end:\n"
     ".popsection\n");
 
-static int vm_set_reg(struct vm *vm, uint64_t id, uint64_t val)
+static int vm_set_reg(int vcpu_fd, uint64_t id, uint64_t val)
 {
 	struct kvm_one_reg reg = { .id = id, .addr = (uint64_t)&val };
 
-	return ioctl(vm->vcpu_fd, KVM_SET_ONE_REG, &reg) ? -errno : 0;
+	return ioctl(vcpu_fd, KVM_SET_ONE_REG, &reg) ? -errno : 0;
 }
 
 #define VM_CORE_REG(name) \
 	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | \
 	 KVM_REG_ARM_CORE_REG(name))
 
-static int vm_arch_vcpu_setup(struct vm *vm)
+static int vm_arch_vcpu_setup(struct vm *vm, int vcpu_fd)
 {
 	struct kvm_vcpu_init init;
 
+	/* Every vCPU starts powered on: no KVM_ARM_VCPU_POWER_OFF. */
 	if (ioctl(vm->vm_fd, KVM_ARM_PREFERRED_TARGET, &init))
 		return -errno;
-	if (ioctl(vm->vcpu_fd, KVM_ARM_VCPU_INIT, &init))
+	if (ioctl(vcpu_fd, KVM_ARM_VCPU_INIT, &init))
 		return -errno;
 	return 0;
 }
 
-static int vm_arch_set_args(struct vm *vm, const uint64_t arg[5])
+static int vm_arch_set_args(int vcpu_fd, const uint64_t arg[5])
 {
 	int i, r;
 
 	for (i = 0; i < 5; i++) {
-		r = vm_set_reg(vm, VM_CORE_REG(regs.regs[i]), arg[i]);
+		r = vm_set_reg(vcpu_fd, VM_CORE_REG(regs.regs[i]), arg[i]);
 		if (r)
 			return r;
 	}
-	return vm_set_reg(vm, VM_CORE_REG(regs.pc), VM_CODE_GPA);
+	return vm_set_reg(vcpu_fd, VM_CORE_REG(regs.pc), VM_CODE_GPA);
 }
 
 #elif defined(__riscv) && __riscv_xlen == 64
@@ -150,24 +153,27 @@ asm(".pushsection .rodata\n"
     ".option pop\n"
     ".popsection\n");
 
-static int vm_set_reg(struct vm *vm, uint64_t id, uint64_t val)
+static int vm_set_reg(int vcpu_fd, uint64_t id, uint64_t val)
 {
 	struct kvm_one_reg reg = { .id = id, .addr = (uint64_t)&val };
 
-	return ioctl(vm->vcpu_fd, KVM_SET_ONE_REG, &reg) ? -errno : 0;
+	return ioctl(vcpu_fd, KVM_SET_ONE_REG, &reg) ? -errno : 0;
 }
 
 #define VM_CORE_REG(name) \
 	(KVM_REG_RISCV | KVM_REG_SIZE_U64 | KVM_REG_RISCV_CORE | \
 	 KVM_REG_RISCV_CORE_REG(name))
 
-static int vm_arch_vcpu_setup(struct vm *vm)
+static int vm_arch_vcpu_setup(struct vm *vm, int vcpu_fd)
 {
+	/* KVM creates every vCPU but the first powered off. */
+	struct kvm_mp_state state = { .mp_state = KVM_MP_STATE_RUNNABLE };
+
 	(void)vm;
-	return 0;
+	return ioctl(vcpu_fd, KVM_SET_MP_STATE, &state) ? -errno : 0;
 }
 
-static int vm_arch_set_args(struct vm *vm, const uint64_t arg[5])
+static int vm_arch_set_args(int vcpu_fd, const uint64_t arg[5])
 {
 	static const uint64_t ids[5] = {
 		VM_CORE_REG(regs.a0), VM_CORE_REG(regs.a1), VM_CORE_REG(regs.a2),
@@ -176,11 +182,11 @@ static int vm_arch_set_args(struct vm *vm, const uint64_t arg[5])
 	int i, r;
 
 	for (i = 0; i < 5; i++) {
-		r = vm_set_reg(vm, ids[i], arg[i]);
+		r = vm_set_reg(vcpu_fd, ids[i], arg[i]);
 		if (r)
 			return r;
 	}
-	return vm_set_reg(vm, VM_CORE_REG(regs.pc), VM_CODE_GPA);
+	return vm_set_reg(vcpu_fd, VM_CORE_REG(regs.pc), VM_CODE_GPA);
 }
 #else
 #error "unsupported architecture"
@@ -207,7 +213,8 @@ static int vm_set_slot(struct vm *vm, int slot, uint64_t gpa, uint64_t size,
 		.userspace_addr = (uint64_t)hva,
 	};
 
-	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region))
+	if (watchdog_ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region,
+			   "KVM_SET_USER_MEMORY_REGION"))
 		return vm_fail(vm, -errno, "KVM_SET_USER_MEMORY_REGION slot %d", slot);
 	return 0;
 }
@@ -215,17 +222,27 @@ static int vm_set_slot(struct vm *vm, int slot, uint64_t gpa, uint64_t size,
 int vm_create(struct vm *vm)
 {
 	void *code;
-	int r;
+	int r, i;
 
 	memset(vm, 0, sizeof(*vm));
-	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->stats_fd = -1;
+	vm->kvm_fd = vm->vm_fd = -1;
+	for (i = 0; i < VM_MAX_VCPUS; i++)
+		vm->vcpu[i].fd = vm->vcpu[i].stats_fd = -1;
 
+	/* Every program with a VM gets the hang watchdog. */
+	r = watchdog_start(WATCHDOG_LIMIT_S);
+	if (r)
+		return vm_fail(vm, r, "starting the watchdog");
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0)
 		return vm_fail(vm, -errno, "open /dev/kvm");
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0)
 		return vm_fail(vm, -errno, "KVM_CREATE_VM");
+	r = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (r < 0)
+		return vm_fail(vm, -errno, "KVM_GET_VCPU_MMAP_SIZE");
+	vm->run_size = r;
 
 	code = mmap(NULL, VM_CODE_SIZE, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -235,25 +252,32 @@ int vm_create(struct vm *vm)
 	r = vm_set_slot(vm, VM_CODE_SLOT, VM_CODE_GPA, VM_CODE_SIZE, code);
 	if (r)
 		return r;
+	r = vm_add_vcpu(vm);
+	return r < 0 ? r : 0;
+}
 
-	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
-	if (vm->vcpu_fd < 0)
-		return vm_fail(vm, -errno, "KVM_CREATE_VCPU");
-	r = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-	if (r < 0)
-		return vm_fail(vm, -errno, "KVM_GET_VCPU_MMAP_SIZE");
-	vm->run_size = r;
-	vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		       vm->vcpu_fd, 0);
-	if (vm->run == MAP_FAILED) {
-		vm->run = NULL;
+int vm_add_vcpu(struct vm *vm)
+{
+	struct vm_vcpu *vcpu;
+	int r;
+
+	if (vm->nr_vcpus == VM_MAX_VCPUS)
+		return vm_fail(vm, -ENOSPC, "more than %d vCPUs", VM_MAX_VCPUS);
+	vcpu = &vm->vcpu[vm->nr_vcpus];
+	vcpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, vm->nr_vcpus);
+	if (vcpu->fd < 0)
+		return vm_fail(vm, -errno, "KVM_CREATE_VCPU %d", vm->nr_vcpus);
+	vcpu->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 vcpu->fd, 0);
+	if (vcpu->run == MAP_FAILED) {
+		vcpu->run = NULL;
 		return vm_fail(vm, -errno, "mmap kvm_run");
 	}
-	r = vm_arch_vcpu_setup(vm);
+	r = vm_arch_vcpu_setup(vm, vcpu->fd);
 	if (r)
-		return vm_fail(vm, r, "vCPU set-up");
-	vm->stats_fd = ioctl(vm->vcpu_fd, KVM_GET_STATS_FD, NULL);
-	return 0;
+		return vm_fail(vm, r, "vCPU %d set-up", vm->nr_vcpus);
+	vcpu->stats_fd = ioctl(vcpu->fd, KVM_GET_STATS_FD, NULL);
+	return vm->nr_vcpus++;
 }
 
 #define VM_BLOCK_SIZE	(2ULL << 20)
@@ -295,58 +319,69 @@ int vm_pre_fault_capability(int *vm_cap, int *dev_cap, char *err, size_t len)
 
 void vm_destroy(struct vm *vm)
 {
-	if (vm->run)
-		munmap(vm->run, vm->run_size);
+	struct vm_vcpu *vcpu;
+	int i;
+
+	for (i = 0; i < VM_MAX_VCPUS; i++) {
+		vcpu = &vm->vcpu[i];
+		if (vcpu->run)
+			munmap(vcpu->run, vm->run_size);
+		if (vcpu->stats_fd >= 0)
+			close(vcpu->stats_fd);
+		if (vcpu->fd >= 0)
+			close(vcpu->fd);
+		vcpu->run = NULL;
+		vcpu->fd = vcpu->stats_fd = -1;
+	}
+	vm->nr_vcpus = 0;
 	if (vm->data_map)
 		munmap(vm->data_map, vm->data_map_size);
-	if (vm->stats_fd >= 0)
-		close(vm->stats_fd);
-	if (vm->vcpu_fd >= 0)
-		close(vm->vcpu_fd);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
-	vm->run = NULL;
 	vm->data = vm->data_map = NULL;
-	vm->stats_fd = vm->vcpu_fd = vm->vm_fd = vm->kvm_fd = -1;
+	vm->vm_fd = vm->kvm_fd = -1;
 }
 
-int vm_run_guest(struct vm *vm, uint64_t gpa, uint64_t len, uint64_t stride,
-		 enum vm_guest_op op, uint32_t *sum)
+int vm_run_guest(struct vm *vm, int cpu, uint64_t gpa, uint64_t len,
+		 uint64_t stride, enum vm_guest_op op, uint32_t *sum)
 {
 	const uint64_t arg[5] = { gpa, gpa + len, stride, VM_MMIO_GPA, op };
+	struct vm_vcpu *vcpu = &vm->vcpu[cpu];
+	struct kvm_run *run = vcpu->run;
 	int r;
 
-	r = vm_arch_set_args(vm, arg);
+	r = vm_arch_set_args(vcpu->fd, arg);
 	if (r)
 		return vm_fail(vm, r, "setting guest registers");
 	for (;;) {
-		if (ioctl(vm->vcpu_fd, KVM_RUN, 0)) {
+		if (watchdog_ioctl(vcpu->fd, KVM_RUN, NULL, "KVM_RUN")) {
 			if (errno == EINTR)
 				continue;
 			return vm_fail(vm, -errno, "KVM_RUN");
 		}
-		if (vm->run->exit_reason == KVM_EXIT_INTR)
+		if (run->exit_reason == KVM_EXIT_INTR)
 			continue;
 		break;
 	}
-	if (vm->run->exit_reason != KVM_EXIT_MMIO)
+	if (run->exit_reason != KVM_EXIT_MMIO)
 		return vm_fail(vm, -EPROTO, "guest exit reason %u, not MMIO",
-			       vm->run->exit_reason);
-	if (vm->run->mmio.phys_addr != VM_MMIO_GPA || !vm->run->mmio.is_write ||
-	    vm->run->mmio.len != 4)
+			       run->exit_reason);
+	if (run->mmio.phys_addr != VM_MMIO_GPA || !run->mmio.is_write ||
+	    run->mmio.len != 4)
 		return vm_fail(vm, -EPROTO,
 			       "MMIO at 0x%llx len %u write %u, not the report",
-			       (unsigned long long)vm->run->mmio.phys_addr,
-			       vm->run->mmio.len, vm->run->mmio.is_write);
-	memcpy(sum, vm->run->mmio.data, sizeof(*sum));
+			       (unsigned long long)run->mmio.phys_addr,
+			       run->mmio.len, run->mmio.is_write);
+	memcpy(sum, run->mmio.data, sizeof(*sum));
 	return 0;
 }
 
-int vm_vcpu_stat_array(struct vm *vm, const char *name, uint64_t *data,
-		       uint32_t n)
+int vm_vcpu_stat_array(struct vm *vm, int cpu, const char *name,
+		       uint64_t *data, uint32_t n)
 {
+	int stats_fd = vm->vcpu[cpu].stats_fd;
 	struct kvm_stats_header hdr;
 	struct kvm_stats_desc *desc;
 	int found = -ENOENT;
@@ -354,14 +389,14 @@ int vm_vcpu_stat_array(struct vm *vm, const char *name, uint64_t *data,
 	uint32_t i;
 	char *descs;
 
-	if (vm->stats_fd < 0 ||
-	    pread(vm->stats_fd, &hdr, sizeof(hdr), 0) != sizeof(hdr))
+	if (stats_fd < 0 ||
+	    pread(stats_fd, &hdr, sizeof(hdr), 0) != sizeof(hdr))
 		return -EIO;
 	desc_size = sizeof(*desc) + hdr.name_size;
 	descs = calloc(hdr.num_desc, desc_size);
 	if (!descs)
 		return -ENOMEM;
-	if (pread(vm->stats_fd, descs, hdr.num_desc * desc_size,
+	if (pread(stats_fd, descs, hdr.num_desc * desc_size,
 		  hdr.desc_offset) != (ssize_t)(hdr.num_desc * desc_size)) {
 		found = -EIO;
 		goto out;
@@ -372,7 +407,7 @@ int vm_vcpu_stat_array(struct vm *vm, const char *name, uint64_t *data,
 			continue;
 		found = desc->size < n ? desc->size : n;
 		memset(data, 0, n * sizeof(*data));
-		if (pread(vm->stats_fd, data, found * sizeof(*data),
+		if (pread(stats_fd, data, found * sizeof(*data),
 			  hdr.data_offset + desc->offset) != (ssize_t)(found * sizeof(*data)))
 			found = -EIO;
 		break;
@@ -382,11 +417,11 @@ out:
 	return found;
 }
 
-int64_t vm_vcpu_stat(struct vm *vm, const char *name)
+int64_t vm_vcpu_stat(struct vm *vm, int cpu, const char *name)
 {
 	uint64_t v;
 
-	return vm_vcpu_stat_array(vm, name, &v, 1) == 1 ? (int64_t)v : -1;
+	return vm_vcpu_stat_array(vm, cpu, name, &v, 1) == 1 ? (int64_t)v : -1;
 }
 
 uint32_t vm_fill_data(struct vm *vm, uint64_t page_size)

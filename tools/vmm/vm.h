@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * A minimal VMM for the guest-side tests and tools: one VM, memslots backed
- * by anonymous memory, one vCPU running a tiny built-in guest program.
+ * by anonymous memory, up to VM_MAX_VCPUS vCPUs running a tiny built-in
+ * guest program.
  *
  * The guest program walks [start, end) in steps of `stride`, adds up the
  * first 32-bit word of each step (or writes a word there), then reports the
@@ -29,13 +30,20 @@ enum vm_guest_op {
 	VM_GUEST_WRITE = 1,	/* write the step's address there, sum it too */
 };
 
+#define VM_MAX_VCPUS	4
+
+struct vm_vcpu {
+	int fd;
+	int stats_fd;		/* binary statistics, or -1 */
+	struct kvm_run *run;
+};
+
 struct vm {
 	int kvm_fd;
 	int vm_fd;
-	int vcpu_fd;
-	int stats_fd;		/* vCPU binary statistics, or -1 */
-	struct kvm_run *run;
 	size_t run_size;
+	int nr_vcpus;
+	struct vm_vcpu vcpu[VM_MAX_VCPUS];	/* vcpu[0] made by vm_create() */
 	void *data;		/* host memory of the data slot, 2 MiB aligned */
 	uint64_t data_size;
 	void *data_map;		/* the mapping @data was carved from */
@@ -45,6 +53,11 @@ struct vm {
 
 /* Open /dev/kvm, create a VM, its code slot and vCPU 0; 0 or -errno. */
 int vm_create(struct vm *vm);
+/*
+ * Create the next vCPU, set up to run the guest program like vCPU 0:
+ * its index in vm->vcpu, or -errno.
+ */
+int vm_add_vcpu(struct vm *vm);
 /*
  * Back VM_DATA_SLOT with @size bytes of anonymous memory, 2 MiB aligned so
  * that the host can use transparent huge pages; 0 or -errno.
@@ -62,21 +75,23 @@ int vm_fail(struct vm *vm, int r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /*
- * Run the guest program over [gpa, gpa + len) with @stride and @op until its
- * MMIO report; stores the reported sum.  0 or -errno (vm->err says why).
+ * Run the guest program on vCPU @cpu over [gpa, gpa + len) with @stride
+ * and @op until its MMIO report; stores the reported sum.  0 or -errno
+ * (vm->err says why; vCPUs running at once must not share a struct vm's
+ * err, so concurrent callers read only the errno).
  */
-int vm_run_guest(struct vm *vm, uint64_t gpa, uint64_t len, uint64_t stride,
-		 enum vm_guest_op op, uint32_t *sum);
+int vm_run_guest(struct vm *vm, int cpu, uint64_t gpa, uint64_t len,
+		 uint64_t stride, enum vm_guest_op op, uint32_t *sum);
 
-/* Value of the vCPU statistic @name (e.g. "exits"), or -1 when absent. */
-int64_t vm_vcpu_stat(struct vm *vm, const char *name);
+/* Value of vCPU @cpu's statistic @name (e.g. "exits"), or -1 when absent. */
+int64_t vm_vcpu_stat(struct vm *vm, int cpu, const char *name);
 /*
- * Up to @n elements of the vCPU statistic @name (a histogram, say) into
+ * Up to @n elements of vCPU @cpu's statistic @name (a histogram, say) into
  * @data, zero-filled beyond the statistic's size: how many were read, or
  * -ENOENT when the kernel has no such statistic, -EIO or -ENOMEM.
  */
-int vm_vcpu_stat_array(struct vm *vm, const char *name, uint64_t *data,
-		       uint32_t n);
+int vm_vcpu_stat_array(struct vm *vm, int cpu, const char *name,
+		       uint64_t *data, uint32_t n);
 
 /* Word the host stores at the start of data page @i for the guest to sum. */
 static inline uint32_t vm_page_pattern(uint64_t i)

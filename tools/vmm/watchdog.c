@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The ioctl watchdog of the guest programs: see watchdog.h.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/reboot.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "watchdog.h"
+
+#define WATCHDOG_THREADS	64
+
+/* One per thread that issued a timed ioctl: when it started, or 0. */
+struct watchdog_call {
+	_Atomic uint64_t since_ns;
+	const char *_Atomic what;
+	pid_t tid;
+};
+
+static struct watchdog_call watchdog_calls[WATCHDOG_THREADS];
+static atomic_int watchdog_nr_calls;
+static __thread struct watchdog_call *watchdog_mine;
+static pthread_once_t watchdog_once = PTHREAD_ONCE_INIT;
+static unsigned int watchdog_limit_s;
+static int watchdog_err;
+/*
+ * The report goes straight to the console: the program's own output may
+ * sit in a pipe to /init when the machine restarts.
+ */
+static FILE *watchdog_out;
+
+static uint64_t watchdog_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+int watchdog_ioctl(int fd, unsigned long request, void *arg, const char *what)
+{
+	struct watchdog_call *call = watchdog_mine;
+	int r, err;
+
+	if (!call) {
+		int i = atomic_fetch_add(&watchdog_nr_calls, 1);
+
+		/* Threads beyond the table run their ioctls untimed. */
+		if (i >= WATCHDOG_THREADS)
+			return ioctl(fd, request, arg);
+		call = &watchdog_calls[i];
+		call->tid = syscall(SYS_gettid);
+		watchdog_mine = call;
+	}
+	atomic_store(&call->what, what);
+	atomic_store(&call->since_ns, watchdog_now_ns());
+	r = ioctl(fd, request, arg);
+	err = errno;
+	atomic_store(&call->since_ns, 0);
+	errno = err;
+	return r;
+}
+
+static void watchdog_print_file(const char *path, const char *prefix)
+{
+	char line[512];
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		fprintf(watchdog_out, "%s%s%s", prefix, line,
+			strchr(line, '\n') ? "" : "\n");
+	fclose(f);
+}
+
+static void watchdog_sysrq(char key)
+{
+	int fd = open("/proc/sysrq-trigger", O_WRONLY);
+
+	if (fd < 0) {
+		fprintf(watchdog_out, "# watchdog: /proc/sysrq-trigger: %s\n",
+			strerror(errno));
+		return;
+	}
+	if (write(fd, &key, 1) != 1)
+		fprintf(watchdog_out, "# watchdog: sysrq-%c: %s\n", key,
+			strerror(errno));
+	close(fd);
+}
+
+void watchdog_dump_tasks(void)
+{
+	if (!watchdog_out)
+		watchdog_out = stdout;
+	DIR *procs = opendir("/proc"), *tasks;
+	struct dirent *p, *t;
+	char path[600], comm[64];
+
+	while (procs && (p = readdir(procs))) {
+		if (p->d_name[0] < '0' || p->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/task", p->d_name);
+		tasks = opendir(path);
+		while (tasks && (t = readdir(tasks))) {
+			FILE *f;
+
+			if (t->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/proc/%s/task/%s/comm",
+				 p->d_name, t->d_name);
+			f = fopen(path, "r");
+			comm[0] = '\0';
+			if (f && !fgets(comm, sizeof(comm), f))
+				comm[0] = '\0';
+			if (f)
+				fclose(f);
+			comm[strcspn(comm, "\n")] = '\0';
+			fprintf(watchdog_out, "# watchdog: task %s/%s (%s):\n",
+				p->d_name, t->d_name, comm);
+			snprintf(path, sizeof(path), "/proc/%s/task/%s/stack",
+				 p->d_name, t->d_name);
+			watchdog_print_file(path, "#   ");
+		}
+		if (tasks)
+			closedir(tasks);
+	}
+	if (procs)
+		closedir(procs);
+	fflush(watchdog_out);
+	watchdog_sysrq('t');
+	watchdog_sysrq('d');
+}
+
+static void *watchdog_main(void *unused)
+{
+	uint64_t limit_ns = watchdog_limit_s * 1000000000ULL;
+	int i, n;
+
+	(void)unused;
+	for (;;) {
+		sleep(1);
+		n = atomic_load(&watchdog_nr_calls);
+		for (i = 0; i < n && i < WATCHDOG_THREADS; i++) {
+			struct watchdog_call *call = &watchdog_calls[i];
+			uint64_t since = atomic_load(&call->since_ns);
+
+			if (!since || watchdog_now_ns() - since < limit_ns)
+				continue;
+			fprintf(watchdog_out, "# watchdog: %s on thread %d has not returned for %u s; every task's kernel stack follows\n",
+				atomic_load(&call->what), call->tid, watchdog_limit_s);
+			watchdog_dump_tasks();
+			fprintf(watchdog_out, "kvmpf: watchdog: %s hung for %u s on thread %d\n",
+				atomic_load(&call->what), watchdog_limit_s, call->tid);
+			fflush(watchdog_out);
+			fflush(stdout);
+			sync();
+			/* Let the console drain the sysrq output first. */
+			sleep(2);
+			/* The stuck task may never let this program exit. */
+			reboot(RB_AUTOBOOT);
+			_exit(1);
+		}
+	}
+	return NULL;
+}
+
+static void watchdog_spawn(void)
+{
+	pthread_t thread;
+
+	watchdog_out = fopen("/dev/console", "w");
+	if (!watchdog_out)
+		watchdog_out = stdout;
+	watchdog_err = -pthread_create(&thread, NULL, watchdog_main, NULL);
+	if (!watchdog_err)
+		pthread_detach(thread);
+}
+
+int watchdog_start(unsigned int limit_s)
+{
+	if (!watchdog_limit_s)
+		watchdog_limit_s = limit_s;
+	pthread_once(&watchdog_once, watchdog_spawn);
+	return watchdog_err;
+}
