@@ -759,20 +759,22 @@ static int64_t guest_check_slot(int cpu, int k)
 		want += s->expect[i];
 	r = vm_run_guest(&vm, cpu, s->home, SLOT_SIZE, PAGE, VM_GUEST_READ, &sum);
 	if (r) {
-		violation("guest on vCPU %d reading slot %d: %s", cpu, k, strerror(-r));
+		violation("guest on vCPU %d reading slot %d: %s", cpu, k, vm.err);
 		return -1;
 	}
 	if (sum == want)
 		return 0;
 	for (i = 0; i < SLOT_PAGES; i++) {
+		got = 0;
 		r = vm_run_guest(&vm, cpu, s->home + i * PAGE, PAGE, PAGE,
 				 VM_GUEST_READ, &got);
-		if (r || got != s->expect[i]) {
-			if (++bad <= 5)
-				violation("guest on vCPU %d: slot %d page %llu reads 0x%08x, host wrote 0x%08x (generation %u)",
-					  cpu, k, (unsigned long long)i, got,
-					  s->expect[i], s->gen);
-		}
+		if (r && ++bad <= 5)
+			violation("guest on vCPU %d: slot %d page %llu: %s", cpu, k,
+				  (unsigned long long)i, vm.err);
+		else if (!r && got != s->expect[i] && ++bad <= 5)
+			violation("guest on vCPU %d: slot %d page %llu reads 0x%08x, host wrote 0x%08x (generation %u)",
+				  cpu, k, (unsigned long long)i, got,
+				  s->expect[i], s->gen);
 	}
 	return bad;
 }

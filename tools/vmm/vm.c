@@ -375,6 +375,19 @@ int vm_run_guest(struct vm *vm, int cpu, uint64_t gpa, uint64_t len,
 			       (unsigned long long)run->mmio.phys_addr,
 			       run->mmio.len, run->mmio.is_write);
 	memcpy(sum, run->mmio.data, sizeof(*sum));
+	/*
+	 * KVM completes an MMIO access on the next KVM_RUN: arm64 and riscv
+	 * step the PC past the store then, which would skip the first
+	 * instruction of the next run after its registers were set.  A
+	 * KVM_RUN with immediate_exit completes it without entering the
+	 * guest (api.rst, KVM_EXIT_MMIO).
+	 */
+	run->immediate_exit = 1;
+	r = watchdog_ioctl(vcpu->fd, KVM_RUN, NULL, "KVM_RUN");
+	run->immediate_exit = 0;
+	if (r == 0 || errno != EINTR)
+		return vm_fail(vm, r ? -errno : -EPROTO,
+			       "completing the MMIO report with immediate_exit");
 	return 0;
 }
 

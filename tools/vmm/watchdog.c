@@ -76,11 +76,16 @@ static void watchdog_print_file(const char *path, const char *prefix)
 	char line[512];
 	FILE *f = fopen(path, "r");
 
-	if (!f)
+	if (!f) {
+		fprintf(watchdog_out, "%s%s: %s\n", prefix, path, strerror(errno));
 		return;
+	}
+	errno = 0;
 	while (fgets(line, sizeof(line), f))
 		fprintf(watchdog_out, "%s%s%s", prefix, line,
 			strchr(line, '\n') ? "" : "\n");
+	if (ferror(f))
+		fprintf(watchdog_out, "%s%s: %s\n", prefix, path, strerror(errno));
 	fclose(f);
 }
 
