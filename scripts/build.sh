@@ -14,6 +14,9 @@ mkdir -p "$out"
 # Kconfig defaults.  Regenerated only when a fragment changed.
 frags="$top/kunit/configs/base.config $top/kunit/configs/$arch.config"
 [ -z "$variant" ] || frags="$frags $top/kunit/configs/variant-$variant.config"
+# What a variant adds on one arch only, when the arch has such a fragment.
+[ -z "$variant" ] || [ ! -f "$top/kunit/configs/$arch-$variant.config" ] ||
+	frags="$frags $top/kunit/configs/$arch-$variant.config"
 for f in $frags; do [ -f "$f" ] || die "missing config fragment $f"; done
 sum=$(cat $frags | sha256sum | cut -d' ' -f1)
 if [ ! -f "$out/.config" ] || [ "$(cat "$out/.kvmpf-config" 2>/dev/null)" != "$sum" ]; then
