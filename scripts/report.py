@@ -36,7 +36,8 @@ HANG = re.compile(r'kvmpf: watchdog: ')
 LEAKS = re.compile(r'^kvmpf: kmemleak: (\d+) unreferenced objects')
 # A debug kernel must show that each checker is on, or it checked nothing.
 DEBUG_ACTIVE = {
-    'KASAN': r'KernelAddressSanitizer initialized',
+    # riscv prints no init line, only the KASAN shadow in its memory layout.
+    'KASAN': r'KernelAddressSanitizer initialized|kasan\s*:\s*0x[0-9a-f]+ - 0x',
     'lockdep': r'Lock dependency validator',
     'RCU lockdep': r'RCU lockdep checking is enabled',
     'kmemleak': r'kmemleak: Kernel memory leak detector initialized',
