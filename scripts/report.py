@@ -32,7 +32,7 @@ SPLAT = re.compile(
     r'INFO: task \S+ blocked for more than|rcu: INFO: rcu_\w+ detected stalls|'
     r'kmemleak: .*(disabled|[Pp]ool empty|[Cc]annot allocate)')
 DONE = re.compile(r'^kvmpf: done')
-HANG = re.compile(r'kvmpf: watchdog: ')
+HANG = re.compile(r'kvmpf: watchdog: .* on thread (\d+)')
 LEAKS = re.compile(r'^kvmpf: kmemleak: (\d+) unreferenced objects')
 # A debug kernel must show that each checker is on, or it checked nothing.
 DEBUG_ACTIVE = {
@@ -89,6 +89,42 @@ def read_status(path):
     return status
 
 
+def frame_name(text):
+    """'[<0>] kvm_vcpu_ioctl+0x2d2/0x780' or 'RIP: 0010:svm_vcpu_run+0x28a/0x8e0'
+    as 'kvm_vcpu_ioctl'."""
+    text = re.sub(r'^\[<\w+>\] |^RIP: \w+:', '', text.strip())
+    return re.sub(r'\+0x\w+/0x\w+.*$', '', text)
+
+
+def hang_evidence(lines, tid):
+    """The watchdog's lines on the stuck vCPU and the hung thread's kernel
+    stack, condensed so that a CI log's tail shows where it hung: from
+    /proc when the thread sleeps, else from sysrq-l's backtrace of the CPU
+    it was running on."""
+    described = [line[2:] for line in lines if line.startswith('# watchdog: vCPU ')]
+    frames, where, inside = [], 'sleeping', False
+    task = re.compile(r'^# watchdog: task \d+/(\d+) ')
+    for line in lines:
+        m = task.match(line)
+        if m:
+            inside = m.group(1) == tid
+        elif inside and line.startswith('#   '):
+            frames.append(frame_name(line[4:]))
+    if not frames:
+        where, inside = 'running', False
+        for line in lines:
+            if re.match(r'CPU: \d+ .*PID: %s Comm:' % tid, line):
+                inside = True
+            elif inside and line.strip() == '</TASK>':
+                break
+            elif inside and (line.startswith('RIP: 0010:') or
+                             re.match(r'^ [a-z_]\w*\+0x', line)):
+                frames.append(frame_name(line))
+    stack = 'thread %s (%s) in the kernel: %s' % (
+        tid, where, ' < '.join(frames[:10]) or 'no stack found')
+    return ''.join('\n      ' + x for x in described[:2] + [stack])
+
+
 def boot_checks(status, lines):
     """The boot-level checks of one console log, as (name, ok, message)."""
     ready_line = status.get('kvm_ready') or archconf.load(status['arch'])['KVM_READY']
@@ -102,10 +138,11 @@ def boot_checks(status, lines):
     splats = [line for line in lines if SPLAT.search(line)]
     checks.append(('no_kernel_splat', not splats,
                    'kernel splat: ' + '; '.join(splats[:3])))
-    hangs = [line for line in lines if HANG.search(line)]
+    hangs = [m for m in map(HANG.search, lines) if m]
     checks.append(('no_hang', not hangs,
                    'a guest program hung (its watchdog dumped every task): ' +
-                   '; '.join(hangs[:2])))
+                   '; '.join(m.group(0) for m in hangs[:2]) +
+                   (hang_evidence(lines, hangs[0].group(1)) if hangs else '')))
     # The debug kernels scan for leaks once /init is done with the tests.
     leaks = [int(m.group(1)) for m in map(LEAKS.match, lines) if m]
     if leaks or (status.get('variant') == 'debug' and status.get('mode') == 'test'):

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmdline.h"
@@ -120,14 +121,19 @@ static int run_tests(const char *only)
 	printf("KTAP version 1\n1..%d\n", n);
 	for (i = 0; i < n; i++) {
 		char *argv[] = { path, NULL };
+		struct timespec t0, t1;
 		int status, code;
 
 		snprintf(path, sizeof(path), "%s/%s", TEST_DIR, names[i]);
 		printf("    # Subtest: %s\n", names[i]);
 		fflush(stdout);
 		/* Its output indented one KTAP level. */
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		status = run_prefixed(argv, "    ");
+		clock_gettime(CLOCK_MONOTONIC, &t1);
 		code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		/* Where a boot's time goes, and where a hang began. */
+		printf("# %s ran %ld s\n", names[i], (long)(t1.tv_sec - t0.tv_sec));
 		/* kselftest: 0 pass, 4 skip, anything else fails. */
 		if (code == 4) {
 			printf("ok %d %s # SKIP\n", i + 1, names[i]);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@
 #include "kvmprefault.h"
 #include "vm.h"
 #include "watchdog.h"
+
+static watchdog_describe_fn vm_vcpu_describe;
 
 extern const unsigned char vm_guest_code[], vm_guest_code_end[];
 
@@ -277,6 +280,9 @@ int vm_add_vcpu(struct vm *vm)
 	if (r)
 		return vm_fail(vm, r, "vCPU %d set-up", vm->nr_vcpus);
 	vcpu->stats_fd = ioctl(vcpu->fd, KVM_GET_STATS_FD, NULL);
+	vcpu->index = vm->nr_vcpus;
+	if (vcpu->stats_fd >= 0)
+		watchdog_describe_fd(vcpu->fd, vm_vcpu_describe, vcpu);
 	return vm->nr_vcpus++;
 }
 
@@ -326,6 +332,8 @@ void vm_destroy(struct vm *vm)
 		vcpu = &vm->vcpu[i];
 		if (vcpu->run)
 			munmap(vcpu->run, vm->run_size);
+		if (vcpu->fd >= 0)
+			watchdog_describe_fd(vcpu->fd, NULL, NULL);
 		if (vcpu->stats_fd >= 0)
 			close(vcpu->stats_fd);
 		if (vcpu->fd >= 0)
@@ -391,43 +399,131 @@ int vm_run_guest(struct vm *vm, int cpu, uint64_t gpa, uint64_t len,
 	return 0;
 }
 
-int vm_vcpu_stat_array(struct vm *vm, int cpu, const char *name,
-		       uint64_t *data, uint32_t n)
+/* A vCPU's binary statistics at one moment: descriptors and values. */
+struct vm_stats {
+	uint32_t num_desc;
+	size_t desc_size;
+	char *descs;
+	uint64_t *data;		/* the data block, indexed by desc->offset / 8 */
+};
+
+static void vm_stats_free(struct vm_stats *st)
 {
-	int stats_fd = vm->vcpu[cpu].stats_fd;
+	free(st->descs);
+	free(st->data);
+	st->descs = NULL;
+	st->data = NULL;
+}
+
+static struct kvm_stats_desc *vm_stats_desc(const struct vm_stats *st, uint32_t i)
+{
+	return (struct kvm_stats_desc *)(st->descs + i * st->desc_size);
+}
+
+/* Read every statistic of @stats_fd into @st: 0, -EIO or -ENOMEM. */
+static int vm_stats_read(int stats_fd, struct vm_stats *st)
+{
 	struct kvm_stats_header hdr;
 	struct kvm_stats_desc *desc;
-	int found = -ENOENT;
-	size_t desc_size;
+	size_t data_size = 0, end;
 	uint32_t i;
-	char *descs;
 
+	*st = (struct vm_stats){};
 	if (stats_fd < 0 ||
 	    pread(stats_fd, &hdr, sizeof(hdr), 0) != sizeof(hdr))
 		return -EIO;
-	desc_size = sizeof(*desc) + hdr.name_size;
-	descs = calloc(hdr.num_desc, desc_size);
-	if (!descs)
+	st->num_desc = hdr.num_desc;
+	st->desc_size = sizeof(*desc) + hdr.name_size;
+	st->descs = calloc(hdr.num_desc, st->desc_size);
+	if (!st->descs)
 		return -ENOMEM;
-	if (pread(stats_fd, descs, hdr.num_desc * desc_size,
-		  hdr.desc_offset) != (ssize_t)(hdr.num_desc * desc_size)) {
-		found = -EIO;
-		goto out;
-	}
+	if (pread(stats_fd, st->descs, hdr.num_desc * st->desc_size,
+		  hdr.desc_offset) != (ssize_t)(hdr.num_desc * st->desc_size))
+		goto eio;
 	for (i = 0; i < hdr.num_desc; i++) {
-		desc = (struct kvm_stats_desc *)(descs + i * desc_size);
+		desc = vm_stats_desc(st, i);
+		end = desc->offset + desc->size * sizeof(uint64_t);
+		if (end > data_size)
+			data_size = end;
+	}
+	st->data = calloc(1, data_size + sizeof(uint64_t));
+	if (!st->data) {
+		vm_stats_free(st);
+		return -ENOMEM;
+	}
+	if (pread(stats_fd, st->data, data_size, hdr.data_offset) != (ssize_t)data_size)
+		goto eio;
+	return 0;
+eio:
+	vm_stats_free(st);
+	return -EIO;
+}
+
+int vm_vcpu_stat_array(struct vm *vm, int cpu, const char *name,
+		       uint64_t *data, uint32_t n)
+{
+	struct kvm_stats_desc *desc;
+	struct vm_stats st;
+	uint32_t i;
+	int found;
+
+	found = vm_stats_read(vm->vcpu[cpu].stats_fd, &st);
+	if (found)
+		return found;
+	found = -ENOENT;
+	for (i = 0; i < st.num_desc; i++) {
+		desc = vm_stats_desc(&st, i);
 		if (strcmp(desc->name, name))
 			continue;
 		found = desc->size < n ? desc->size : n;
 		memset(data, 0, n * sizeof(*data));
-		if (pread(stats_fd, data, found * sizeof(*data),
-			  hdr.data_offset + desc->offset) != (ssize_t)(found * sizeof(*data)))
-			found = -EIO;
+		memcpy(data, st.data + desc->offset / sizeof(uint64_t),
+		       found * sizeof(*data));
 		break;
 	}
-out:
-	free(descs);
+	vm_stats_free(&st);
 	return found;
+}
+
+/*
+ * For the watchdog, while an ioctl on this vCPU is stuck: the counters
+ * that moved in one second.  Exits climbing is a guest (or KVM) looping
+ * through faults or exits; nothing moving is a task blocked in the kernel.
+ */
+static void vm_vcpu_describe(void *ctx, FILE *out)
+{
+	const struct vm_vcpu *vcpu = ctx;
+	struct kvm_stats_desc *desc;
+	struct vm_stats a, b;
+	bool moved = false;
+	uint32_t i;
+
+	if (vm_stats_read(vcpu->stats_fd, &a)) {
+		fprintf(out, "# watchdog: vCPU %d: statistics unreadable\n", vcpu->index);
+		return;
+	}
+	sleep(1);
+	if (vm_stats_read(vcpu->stats_fd, &b)) {
+		vm_stats_free(&a);
+		fprintf(out, "# watchdog: vCPU %d: statistics unreadable\n", vcpu->index);
+		return;
+	}
+	fprintf(out, "# watchdog: vCPU %d in 1 s:", vcpu->index);
+	for (i = 0; i < a.num_desc && i < b.num_desc; i++) {
+		uint64_t at = a.data[vm_stats_desc(&a, i)->offset / sizeof(uint64_t)];
+
+		desc = vm_stats_desc(&b, i);
+		if (desc->size != 1 ||
+		    (desc->flags & KVM_STATS_TYPE_MASK) != KVM_STATS_TYPE_CUMULATIVE ||
+		    b.data[desc->offset / sizeof(uint64_t)] == at)
+			continue;
+		fprintf(out, " %s +%llu", desc->name,
+			(unsigned long long)(b.data[desc->offset / sizeof(uint64_t)] - at));
+		moved = true;
+	}
+	fprintf(out, "%s\n", moved ? "" : " no statistic moved");
+	vm_stats_free(&a);
+	vm_stats_free(&b);
 }
 
 int64_t vm_vcpu_stat(struct vm *vm, int cpu, const char *name)

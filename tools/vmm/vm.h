@@ -33,6 +33,7 @@ enum vm_guest_op {
 #define VM_MAX_VCPUS	4
 
 struct vm_vcpu {
+	int index;		/* in struct vm's vcpu[] */
 	int fd;
 	int stats_fd;		/* binary statistics, or -1 */
 	struct kvm_run *run;

@@ -19,15 +19,28 @@
 #include "watchdog.h"
 
 #define WATCHDOG_THREADS	64
+#define WATCHDOG_DESCRIBED	16
 
 /* One per thread that issued a timed ioctl: when it started, or 0. */
 struct watchdog_call {
 	_Atomic uint64_t since_ns;
 	const char *_Atomic what;
+	_Atomic int fd;
 	pid_t tid;
 };
 
+/* File descriptors with a describer; fd -1 marks a free entry. */
+struct watchdog_described {
+	int fd;
+	watchdog_describe_fn *fn;
+	void *ctx;
+};
+
 static struct watchdog_call watchdog_calls[WATCHDOG_THREADS];
+static struct watchdog_described watchdog_described[WATCHDOG_DESCRIBED] = {
+	[0 ... WATCHDOG_DESCRIBED - 1] = { .fd = -1 },
+};
+static pthread_mutex_t watchdog_described_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int watchdog_nr_calls;
 static __thread struct watchdog_call *watchdog_mine;
 static pthread_once_t watchdog_once = PTHREAD_ONCE_INIT;
@@ -63,12 +76,51 @@ int watchdog_ioctl(int fd, unsigned long request, void *arg, const char *what)
 		watchdog_mine = call;
 	}
 	atomic_store(&call->what, what);
+	atomic_store(&call->fd, fd);
 	atomic_store(&call->since_ns, watchdog_now_ns());
 	r = ioctl(fd, request, arg);
 	err = errno;
 	atomic_store(&call->since_ns, 0);
 	errno = err;
 	return r;
+}
+
+int watchdog_describe_fd(int fd, watchdog_describe_fn *fn, void *ctx)
+{
+	struct watchdog_described *d, *free_entry = NULL;
+	int i, r = 0;
+
+	pthread_mutex_lock(&watchdog_described_lock);
+	for (i = 0; i < WATCHDOG_DESCRIBED; i++) {
+		d = &watchdog_described[i];
+		if (d->fd == fd) {
+			d->fd = -1;
+			free_entry = d;
+		} else if (d->fd < 0 && !free_entry) {
+			free_entry = d;
+		}
+	}
+	if (fn && free_entry)
+		*free_entry = (struct watchdog_described){ fd, fn, ctx };
+	else if (fn)
+		r = -ENOSPC;
+	pthread_mutex_unlock(&watchdog_described_lock);
+	return r;
+}
+
+/* The describer of @fd, if any, on the report. */
+static void watchdog_describe(int fd)
+{
+	struct watchdog_described d = { .fd = -1 };
+	int i;
+
+	pthread_mutex_lock(&watchdog_described_lock);
+	for (i = 0; i < WATCHDOG_DESCRIBED; i++)
+		if (watchdog_described[i].fd == fd)
+			d = watchdog_described[i];
+	pthread_mutex_unlock(&watchdog_described_lock);
+	if (d.fd >= 0)
+		d.fn(d.ctx, watchdog_out);
 }
 
 static void watchdog_print_file(const char *path, const char *prefix)
@@ -145,6 +197,8 @@ void watchdog_dump_tasks(void)
 	fflush(watchdog_out);
 	watchdog_sysrq('t');
 	watchdog_sysrq('d');
+	/* A task spinning in the kernel has no /proc stack: CPU backtraces. */
+	watchdog_sysrq('l');
 }
 
 static void *watchdog_main(void *unused)
@@ -162,8 +216,10 @@ static void *watchdog_main(void *unused)
 
 			if (!since || watchdog_now_ns() - since < limit_ns)
 				continue;
-			fprintf(watchdog_out, "# watchdog: %s on thread %d has not returned for %u s; every task's kernel stack follows\n",
+			fprintf(watchdog_out, "# watchdog: %s on thread %d has not returned for %u s\n",
 				atomic_load(&call->what), call->tid, watchdog_limit_s);
+			watchdog_describe(atomic_load(&call->fd));
+			fprintf(watchdog_out, "# watchdog: every task's kernel stack follows\n");
 			watchdog_dump_tasks();
 			fprintf(watchdog_out, "kvmpf: watchdog: %s hung for %u s on thread %d\n",
 				atomic_load(&call->what), watchdog_limit_s, call->tid);

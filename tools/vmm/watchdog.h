@@ -2,10 +2,12 @@
 /*
  * A hang is a failure with evidence: ioctls issued through watchdog_ioctl()
  * are timed, and one that has not returned after the limit makes a monitor
- * thread print every task's kernel stack (/proc/PID/task/TID/stack), ask
- * the kernel for sysrq-t and sysrq-d (task states, locks held), print
- * "kvmpf: watchdog: ..." (a failure for scripts/report.py) and restart
- * the machine, since a task stuck in the kernel may never let the test end.
+ * thread print what a vCPU being run did meanwhile (its statistics), every
+ * task's kernel stack (/proc/PID/task/TID/stack), ask the kernel for
+ * sysrq-t, sysrq-d and sysrq-l (task states, locks held, what each CPU
+ * runs), print "kvmpf: watchdog: ..." (a failure for scripts/report.py)
+ * and restart the machine, since a task stuck in the kernel may never let
+ * the test end.
  */
 #ifndef KVMPF_WATCHDOG_H
 #define KVMPF_WATCHDOG_H
@@ -22,7 +24,22 @@ int watchdog_start(unsigned int limit_s);
 /* ioctl(2), timed under the name @what while the monitor runs. */
 int watchdog_ioctl(int fd, unsigned long request, void *arg, const char *what);
 
-/* Print every task's kernel stack and trigger sysrq-t and sysrq-d. */
+/* Print every task's kernel stack and trigger sysrq-t, -d and -l. */
 void watchdog_dump_tasks(void);
+
+#include <stdio.h>
+
+/*
+ * What the watchdog can say about a file descriptor beyond the stacks: a
+ * vCPU's statistics tell a guest that loops through exits from one that is
+ * blocked.  Called from the monitor thread with the ioctl still stuck.
+ */
+typedef void watchdog_describe_fn(void *ctx, FILE *out);
+
+/*
+ * Describe hung ioctls on @fd with @fn(@ctx, ...) from now on; @fn NULL
+ * forgets @fd.  0, or -ENOSPC when the table is full.
+ */
+int watchdog_describe_fd(int fd, watchdog_describe_fn *fn, void *ctx);
 
 #endif
