@@ -101,7 +101,8 @@ def hang_evidence(lines, tid):
     stack, condensed so that a CI log's tail shows where it hung: from
     /proc when the thread sleeps, else from sysrq-l's backtrace of the CPU
     it was running on."""
-    described = [line[2:] for line in lines if line.startswith('# watchdog: vCPU ')]
+    described = [line[2:] for line in lines if line.startswith('# watchdog: vCPU ')][:2]
+    described += [line[2:] for line in lines if line.startswith('# watchdog: trace: ')][:6]
     frames, where, inside = [], 'sleeping', False
     task = re.compile(r'^# watchdog: task \d+/(\d+) ')
     for line in lines:
@@ -122,7 +123,7 @@ def hang_evidence(lines, tid):
                 frames.append(frame_name(line))
     stack = 'thread %s (%s) in the kernel: %s' % (
         tid, where, ' < '.join(frames[:10]) or 'no stack found')
-    return ''.join('\n      ' + x for x in described[:2] + [stack])
+    return ''.join('\n      ' + x for x in described + [stack])
 
 
 def boot_checks(status, lines):

@@ -36,6 +36,8 @@ static void setup_fs(void)
 	mount("proc", "/proc", "proc", 0, NULL);
 	mount("sysfs", "/sys", "sysfs", 0, NULL);
 	mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
+	/* The guest programs' watchdog traces KVM's events on a hang. */
+	mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL);
 	if (mount("devtmpfs", "/dev", "devtmpfs", 0, NULL) && errno != EBUSY)
 		mknod("/dev/kvm", S_IFCHR | 0600, makedev(10, 232));
 	mkdir("/dev/hugepages", 0755);

@@ -40,9 +40,67 @@ asm(".pushsection .rodata\n"
     "3:	movl %eax, (%edx)\n"
     "4:	hlt\n"
     "	jmp 4b\n"
+    /*
+     * Exception vectors 0-31, 16 bytes apart: the vector to
+     * VM_EXCEPTION_GPA (hard-coded, see the assertion below).
+     */
+    "	.balign 16\n"
+    "vm_guest_vectors:\n"
+    "	.irp v,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31\n"
+    "	.balign 16\n"
+    "	movl $\\v, %eax\n"
+    "	jmp 5f\n"
+    "	.endr\n"
+    "5:	movl %eax, 0x20000004\n"
+    "6:	hlt\n"
+    "	jmp 6b\n"
     "vm_guest_code_end:\n"
     ".code64\n"
     ".popsection\n");
+
+/* This guest reports exceptions; the others' do not install vectors yet. */
+#define VM_ARCH_HAS_VECTORS	1
+extern const unsigned char vm_guest_vectors[];
+_Static_assert(VM_EXCEPTION_GPA == 0x20000004ULL,
+	       "the exception vectors hard-code VM_EXCEPTION_GPA");
+
+#define VM_IDT_OFFSET	0x8000ULL	/* in the code slot */
+#define VM_IDT_VECTORS	32
+#define VM_GDT_OFFSET	0x9000ULL	/* null, code (8), data (16) */
+
+/*
+ * Without an IDT, an exception in the guest makes the CPU read gate 0-31
+ * from GPA 0, where no memslot is: KVM re-injects it on every exit and
+ * KVM_RUN never returns.  With one, the vector comes out as an MMIO write
+ * and the faulting EIP is on the stack at the top of the code slot.
+ */
+static void vm_arch_code_setup(void *code)
+{
+	static const uint64_t gdt[3] = {
+		0, 0x00cf9b000000ffffULL, 0x00cf93000000ffffULL,
+	};
+	uint32_t *idt = (uint32_t *)((char *)code + VM_IDT_OFFSET);
+	uint32_t stub;
+	int v;
+
+	/* Delivering an exception loads CS from the GDT. */
+	memcpy((char *)code + VM_GDT_OFFSET, gdt, sizeof(gdt));
+	for (v = 0; v < VM_IDT_VECTORS; v++) {
+		stub = VM_CODE_GPA + (vm_guest_vectors - vm_guest_code) + 16 * v;
+		/* 32-bit interrupt gate: selector 8, present, DPL 0. */
+		idt[2 * v] = (8 << 16) | (stub & 0xffff);
+		idt[2 * v + 1] = (stub & 0xffff0000) | 0x8e00;
+	}
+}
+
+/* Where the guest was: exceptions push EFLAGS, CS, EIP below the top. */
+static uint64_t vm_arch_exception_pc(const struct vm *vm)
+{
+	uint32_t eip;
+
+	memcpy(&eip, (char *)vm->code + VM_CODE_SIZE - 12, sizeof(eip));
+	return eip;
+}
 
 static int vm_arch_vcpu_setup(struct vm *vm, int vcpu_fd)
 {
@@ -61,6 +119,10 @@ static int vm_arch_vcpu_setup(struct vm *vm, int vcpu_fd)
 	seg.selector = 16;
 	seg.type = 3;		/* data: read/write, accessed */
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = seg;
+	sregs.gdt.base = VM_CODE_GPA + VM_GDT_OFFSET;
+	sregs.gdt.limit = 3 * 8 - 1;
+	sregs.idt.base = VM_CODE_GPA + VM_IDT_OFFSET;
+	sregs.idt.limit = VM_IDT_VECTORS * 8 - 1;
 	sregs.cr0 |= 1;		/* PE, no paging */
 	sregs.cr4 = 0;
 	sregs.efer = 0;
@@ -74,6 +136,7 @@ static int vm_arch_set_args(int vcpu_fd, const uint64_t arg[5])
 	struct kvm_regs regs = {
 		.rsi = arg[0], .rdi = arg[1], .rcx = arg[2], .rdx = arg[3],
 		.rbx = arg[4], .rip = VM_CODE_GPA, .rflags = 2,
+		.rsp = VM_CODE_GPA + VM_CODE_SIZE,
 	};
 
 	return ioctl(vcpu_fd, KVM_SET_REGS, &regs) ? -errno : 0;
@@ -252,6 +315,10 @@ int vm_create(struct vm *vm)
 	if (code == MAP_FAILED)
 		return vm_fail(vm, -errno, "mmap code");
 	memcpy(code, vm_guest_code, vm_guest_code_end - vm_guest_code);
+	vm->code = code;
+#ifdef VM_ARCH_HAS_VECTORS
+	vm_arch_code_setup(code);
+#endif
 	r = vm_set_slot(vm, VM_CODE_SLOT, VM_CODE_GPA, VM_CODE_SIZE, code);
 	if (r)
 		return r;
@@ -344,11 +411,13 @@ void vm_destroy(struct vm *vm)
 	vm->nr_vcpus = 0;
 	if (vm->data_map)
 		munmap(vm->data_map, vm->data_map_size);
+	if (vm->code)
+		munmap(vm->code, VM_CODE_SIZE);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
-	vm->data = vm->data_map = NULL;
+	vm->data = vm->data_map = vm->code = NULL;
 	vm->vm_fd = vm->kvm_fd = -1;
 }
 
@@ -358,6 +427,7 @@ int vm_run_guest(struct vm *vm, int cpu, uint64_t gpa, uint64_t len,
 	const uint64_t arg[5] = { gpa, gpa + len, stride, VM_MMIO_GPA, op };
 	struct vm_vcpu *vcpu = &vm->vcpu[cpu];
 	struct kvm_run *run = vcpu->run;
+	bool exception;
 	int r;
 
 	r = vm_arch_set_args(vcpu->fd, arg);
@@ -376,13 +446,15 @@ int vm_run_guest(struct vm *vm, int cpu, uint64_t gpa, uint64_t len,
 	if (run->exit_reason != KVM_EXIT_MMIO)
 		return vm_fail(vm, -EPROTO, "guest exit reason %u, not MMIO",
 			       run->exit_reason);
-	if (run->mmio.phys_addr != VM_MMIO_GPA || !run->mmio.is_write ||
-	    run->mmio.len != 4)
+	if ((run->mmio.phys_addr != VM_MMIO_GPA &&
+	     run->mmio.phys_addr != VM_EXCEPTION_GPA) ||
+	    !run->mmio.is_write || run->mmio.len != 4)
 		return vm_fail(vm, -EPROTO,
 			       "MMIO at 0x%llx len %u write %u, not the report",
 			       (unsigned long long)run->mmio.phys_addr,
 			       run->mmio.len, run->mmio.is_write);
 	memcpy(sum, run->mmio.data, sizeof(*sum));
+	exception = run->mmio.phys_addr == VM_EXCEPTION_GPA;
 	/*
 	 * KVM completes an MMIO access on the next KVM_RUN: arm64 and riscv
 	 * step the PC past the store then, which would skip the first
@@ -396,6 +468,13 @@ int vm_run_guest(struct vm *vm, int cpu, uint64_t gpa, uint64_t len,
 	if (r == 0 || errno != EINTR)
 		return vm_fail(vm, r ? -errno : -EPROTO,
 			       "completing the MMIO report with immediate_exit");
+#ifdef VM_ARCH_HAS_VECTORS
+	if (exception)
+		return vm_fail(vm, -EFAULT, "guest exception %u at 0x%llx",
+			       *sum, (unsigned long long)vm_arch_exception_pc(vm));
+#else
+	(void)exception;	/* no vectors: never reported */
+#endif
 	return 0;
 }
 

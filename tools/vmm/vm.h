@@ -21,6 +21,7 @@
 #define VM_CODE_GPA	0x10000000ULL	/* slot VM_CODE_SLOT: the program */
 #define VM_CODE_SIZE	0x10000ULL
 #define VM_MMIO_GPA	0x20000000ULL	/* no slot: the exit port */
+#define VM_EXCEPTION_GPA (VM_MMIO_GPA + 4) /* where a guest exception is reported */
 #define VM_DATA_GPA	0x40000000ULL	/* slot VM_DATA_SLOT: what tests use */
 #define VM_CODE_SLOT	0
 #define VM_DATA_SLOT	1
@@ -45,6 +46,7 @@ struct vm {
 	size_t run_size;
 	int nr_vcpus;
 	struct vm_vcpu vcpu[VM_MAX_VCPUS];	/* vcpu[0] made by vm_create() */
+	void *code;		/* host memory of the code slot */
 	void *data;		/* host memory of the data slot, 2 MiB aligned */
 	uint64_t data_size;
 	void *data_map;		/* the mapping @data was carved from */
@@ -79,7 +81,8 @@ int vm_fail(struct vm *vm, int r, const char *fmt, ...)
  * Run the guest program on vCPU @cpu over [gpa, gpa + len) with @stride
  * and @op until its MMIO report; stores the reported sum.  0 or -errno
  * (vm->err says why; vCPUs running at once must not share a struct vm's
- * err, so concurrent callers read only the errno).
+ * err, so concurrent callers read only the errno); -EFAULT when the guest
+ * took an exception (x86: the vector and EIP in vm->err).
  */
 int vm_run_guest(struct vm *vm, int cpu, uint64_t gpa, uint64_t len,
 		 uint64_t stride, enum vm_guest_op op, uint32_t *sum);

@@ -141,6 +141,80 @@ static void watchdog_print_file(const char *path, const char *prefix)
 	fclose(f);
 }
 
+#define WATCHDOG_TRACE		"/sys/kernel/tracing/"
+#define WATCHDOG_TRACE_LINES	40
+
+static int watchdog_write(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC), r;
+
+	if (fd < 0)
+		return -errno;
+	r = write(fd, text, strlen(text)) == (ssize_t)strlen(text) ? 0 : -errno;
+	close(fd);
+	return r;
+}
+
+/*
+ * KVM's trace events for a tenth of a second: which exits, faults,
+ * emulations and injected exceptions a stuck vCPU goes through, and at
+ * which addresses: each different event once with its count (kvm_entry
+ * only counted), or why there is no trace.
+ */
+static void watchdog_trace_kvm(void)
+{
+	static char ring[WATCHDOG_TRACE_LINES][256];
+	unsigned int repeats[WATCHDOG_TRACE_LINES];
+	unsigned int n = 0, entries = 0, events = 0, i;
+	char line[256];
+	FILE *f;
+	int r;
+
+	r = watchdog_write(WATCHDOG_TRACE "trace", "");
+	if (!r)
+		r = watchdog_write(WATCHDOG_TRACE "events/kvm/enable", "1");
+	if (r) {
+		fprintf(watchdog_out, "# watchdog: no KVM trace: %s\n", strerror(-r));
+		return;
+	}
+	usleep(100000);
+	watchdog_write(WATCHDOG_TRACE "events/kvm/enable", "0");
+	f = fopen(WATCHDOG_TRACE "trace", "r");
+	if (!f) {
+		fprintf(watchdog_out, "# watchdog: no KVM trace: %s\n", strerror(errno));
+		return;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		/* "comm-tid [cpu] flags time: event: ...", comm maybe kvm_... */
+		char *event = strstr(line, ": kvm_");
+
+		if (line[0] == '#' || !event)
+			continue;
+		event++;
+		if (!strncmp(event, " kvm_entry: ", 12)) {
+			entries++;
+			continue;
+		}
+		event[strcspn(event, "\n")] = '\0';
+		/* A loop repeats the same events: keep each different one once. */
+		for (i = 0; i < n && i < WATCHDOG_TRACE_LINES; i++)
+			if (!strcmp(ring[i], event + 1))
+				break;
+		if (i < n && i < WATCHDOG_TRACE_LINES) {
+			repeats[i]++;
+		} else if (n < WATCHDOG_TRACE_LINES) {
+			snprintf(ring[n], sizeof(ring[0]), "%s", event + 1);
+			repeats[n++] = 1;
+		}
+		events++;
+	}
+	fclose(f);
+	fprintf(watchdog_out, "# watchdog: KVM trace for 0.1 s: %u guest entries, %u other events, %u different ones:\n",
+		entries, events, n);
+	for (i = 0; i < n; i++)
+		fprintf(watchdog_out, "# watchdog: trace: %ux %s\n", repeats[i], ring[i]);
+}
+
 static void watchdog_sysrq(char key)
 {
 	int fd = open("/proc/sysrq-trigger", O_WRONLY);
@@ -219,11 +293,16 @@ static void *watchdog_main(void *unused)
 			fprintf(watchdog_out, "# watchdog: %s on thread %d has not returned for %u s\n",
 				atomic_load(&call->what), call->tid, watchdog_limit_s);
 			watchdog_describe(atomic_load(&call->fd));
-			fprintf(watchdog_out, "# watchdog: every task's kernel stack follows\n");
-			watchdog_dump_tasks();
+			watchdog_trace_kvm();
+			/*
+			 * The failure line before the sysrq output, which the
+			 * kernel prints to the same console as it comes.
+			 */
 			fprintf(watchdog_out, "kvmpf: watchdog: %s hung for %u s on thread %d\n",
 				atomic_load(&call->what), watchdog_limit_s, call->tid);
+			fprintf(watchdog_out, "# watchdog: every task's kernel stack follows\n");
 			fflush(watchdog_out);
+			watchdog_dump_tasks();
 			fflush(stdout);
 			sync();
 			/* Let the console drain the sysrq output first. */
