@@ -45,6 +45,14 @@ static inline int ktap_result(struct ktap *t, int pass, const char *name)
 	return pass;
 }
 
+/* One case that could not run: ok, "# SKIP" and @why after @name. */
+static inline void ktap_skip(struct ktap *t, const char *name, const char *why)
+{
+	t->n++;
+	printf("ok %d %s # SKIP %s\n", t->n, name, why);
+	fflush(stdout);
+}
+
 /*
  * A document of one failed case, for a program that cannot even start its
  * cases: @name, with @why as diagnostic.  Returns the exit code.

@@ -131,6 +131,16 @@ static int vm_arch_vcpu_setup(struct vm *vm, int vcpu_fd)
 	return 0;
 }
 
+static int vm_arch_get_pc(int vcpu_fd, uint64_t *pc)
+{
+	struct kvm_regs regs;
+
+	if (ioctl(vcpu_fd, KVM_GET_REGS, &regs))
+		return -errno;
+	*pc = regs.rip;
+	return 0;
+}
+
 static int vm_arch_set_args(int vcpu_fd, const uint64_t arg[5])
 {
 	struct kvm_regs regs = {
@@ -142,7 +152,24 @@ static int vm_arch_set_args(int vcpu_fd, const uint64_t arg[5])
 	return ioctl(vcpu_fd, KVM_SET_REGS, &regs) ? -errno : 0;
 }
 
-#elif defined(__aarch64__)
+#else
+/* arm64 and riscv set and read their registers one by one. */
+static int vm_set_reg(int vcpu_fd, uint64_t id, uint64_t val)
+{
+	struct kvm_one_reg reg = { .id = id, .addr = (uint64_t)&val };
+
+	return ioctl(vcpu_fd, KVM_SET_ONE_REG, &reg) ? -errno : 0;
+}
+
+static int vm_get_reg(int vcpu_fd, uint64_t id, uint64_t *val)
+{
+	struct kvm_one_reg reg = { .id = id, .addr = (uint64_t)val };
+
+	return ioctl(vcpu_fd, KVM_GET_ONE_REG, &reg) ? -errno : 0;
+}
+#endif
+
+#if defined(__aarch64__)
 /* MMU off: x0=cur x1=end x2=stride x3=mmio x4=op. */
 asm(".pushsection .rodata\n"
     ".global vm_guest_code, vm_guest_code_end\n"
@@ -162,12 +189,6 @@ asm(".pushsection .rodata\n"
     "vm_guest_code_end:\n"
     ".popsection\n");
 
-static int vm_set_reg(int vcpu_fd, uint64_t id, uint64_t val)
-{
-	struct kvm_one_reg reg = { .id = id, .addr = (uint64_t)&val };
-
-	return ioctl(vcpu_fd, KVM_SET_ONE_REG, &reg) ? -errno : 0;
-}
 
 #define VM_CORE_REG(name) \
 	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | \
@@ -219,12 +240,6 @@ asm(".pushsection .rodata\n"
     ".option pop\n"
     ".popsection\n");
 
-static int vm_set_reg(int vcpu_fd, uint64_t id, uint64_t val)
-{
-	struct kvm_one_reg reg = { .id = id, .addr = (uint64_t)&val };
-
-	return ioctl(vcpu_fd, KVM_SET_ONE_REG, &reg) ? -errno : 0;
-}
 
 #define VM_CORE_REG(name) \
 	(KVM_REG_RISCV | KVM_REG_SIZE_U64 | KVM_REG_RISCV_CORE | \
@@ -254,8 +269,15 @@ static int vm_arch_set_args(int vcpu_fd, const uint64_t arg[5])
 	}
 	return vm_set_reg(vcpu_fd, VM_CORE_REG(regs.pc), VM_CODE_GPA);
 }
-#else
+#elif !defined(__x86_64__)
 #error "unsupported architecture"
+#endif
+
+#ifndef __x86_64__
+static int vm_arch_get_pc(int vcpu_fd, uint64_t *pc)
+{
+	return vm_get_reg(vcpu_fd, VM_CORE_REG(regs.pc), pc);
+}
 #endif
 
 int vm_fail(struct vm *vm, int r, const char *fmt, ...)
@@ -421,6 +443,31 @@ void vm_destroy(struct vm *vm)
 	vm->vm_fd = vm->kvm_fd = -1;
 }
 
+/*
+ * KVM_RUN on @cpu did not return for the watchdog's limit and was
+ * interrupted.  A guest still inside its program is a hang.  One whose PC
+ * left the program cannot have got there by itself: this guest has no
+ * jumps out and no paging.  Under TCG, QEMU's nested SVM has been seen to
+ * store L1's own state (the RIP after its VMRUN, a 64-bit CS) as the L2
+ * guest's; the vCPU then loops through faults on addresses no slot has.
+ */
+static int vm_run_stuck(struct vm *vm, int cpu)
+{
+	uint64_t pc = 0;
+	int r;
+
+	r = vm_arch_get_pc(vm->vcpu[cpu].fd, &pc);
+	if (r)
+		return vm_fail(vm, r, "KVM_RUN stuck for %u s; reading the PC",
+			       WATCHDOG_LIMIT_S);
+	if (pc >= VM_CODE_GPA && pc < VM_CODE_GPA + VM_CODE_SIZE)
+		return vm_fail(vm, -ETIMEDOUT, "KVM_RUN stuck for %u s, guest at 0x%llx",
+			       WATCHDOG_LIMIT_S, (unsigned long long)pc);
+	return vm_fail(vm, -ENOTRECOVERABLE,
+		       "vCPU %d lost its state: PC 0x%llx is outside the guest program (the emulator's fault, see README)",
+		       cpu, (unsigned long long)pc);
+}
+
 int vm_run_guest(struct vm *vm, int cpu, uint64_t gpa, uint64_t len,
 		 uint64_t stride, enum vm_guest_op op, uint32_t *sum)
 {
@@ -434,7 +481,9 @@ int vm_run_guest(struct vm *vm, int cpu, uint64_t gpa, uint64_t len,
 	if (r)
 		return vm_fail(vm, r, "setting guest registers");
 	for (;;) {
-		if (watchdog_ioctl(vcpu->fd, KVM_RUN, NULL, "KVM_RUN")) {
+		if (watchdog_ioctl_kickable(vcpu->fd, KVM_RUN, NULL, "KVM_RUN")) {
+			if (errno == EINTR && watchdog_kicked())
+				return vm_run_stuck(vm, cpu);
 			if (errno == EINTR)
 				continue;
 			return vm_fail(vm, -errno, "KVM_RUN");

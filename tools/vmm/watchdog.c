@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +28,9 @@ struct watchdog_call {
 	_Atomic uint64_t since_ns;
 	const char *_Atomic what;
 	_Atomic int fd;
+	_Atomic int kickable;	/* may be interrupted, see watchdog_kicked() */
+	_Atomic int kicked;
+	pthread_t thread;
 	pid_t tid;
 };
 
@@ -60,7 +65,8 @@ static uint64_t watchdog_now_ns(void)
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-int watchdog_ioctl(int fd, unsigned long request, void *arg, const char *what)
+static int watchdog_timed_ioctl(int fd, unsigned long request, void *arg,
+				const char *what, bool kickable)
 {
 	struct watchdog_call *call = watchdog_mine;
 	int r, err;
@@ -73,16 +79,39 @@ int watchdog_ioctl(int fd, unsigned long request, void *arg, const char *what)
 			return ioctl(fd, request, arg);
 		call = &watchdog_calls[i];
 		call->tid = syscall(SYS_gettid);
+		call->thread = pthread_self();
 		watchdog_mine = call;
 	}
 	atomic_store(&call->what, what);
 	atomic_store(&call->fd, fd);
+	atomic_store(&call->kickable, kickable);
 	atomic_store(&call->since_ns, watchdog_now_ns());
 	r = ioctl(fd, request, arg);
 	err = errno;
 	atomic_store(&call->since_ns, 0);
 	errno = err;
 	return r;
+}
+
+int watchdog_ioctl(int fd, unsigned long request, void *arg, const char *what)
+{
+	return watchdog_timed_ioctl(fd, request, arg, what, false);
+}
+
+int watchdog_ioctl_kickable(int fd, unsigned long request, void *arg,
+			    const char *what)
+{
+	return watchdog_timed_ioctl(fd, request, arg, what, true);
+}
+
+bool watchdog_kicked(void)
+{
+	return watchdog_mine && atomic_exchange(&watchdog_mine->kicked, 0);
+}
+
+static void watchdog_on_kick(int sig)
+{
+	(void)sig;
 }
 
 int watchdog_describe_fd(int fd, watchdog_describe_fn *fn, void *ctx)
@@ -275,6 +304,29 @@ void watchdog_dump_tasks(void)
 	watchdog_sysrq('l');
 }
 
+/*
+ * Interrupt a kickable call (KVM_RUN) with a signal and give it 5 s to
+ * return: its caller learns from watchdog_kicked() that it was stuck and
+ * decides what that was.  True when it returned.
+ */
+static bool watchdog_kick(struct watchdog_call *call)
+{
+	int i;
+
+	atomic_store(&call->kicked, 1);
+	fprintf(watchdog_out, "# watchdog: interrupting %s on thread %d; its caller reports why it was stuck\n",
+		atomic_load(&call->what), call->tid);
+	fflush(watchdog_out);
+	for (i = 0; i < 50; i++) {
+		pthread_kill(call->thread, WATCHDOG_KICK_SIGNAL);
+		usleep(100000);
+		if (!atomic_load(&call->since_ns))
+			return true;
+	}
+	atomic_store(&call->kicked, 0);
+	return false;
+}
+
 static void *watchdog_main(void *unused)
 {
 	uint64_t limit_ns = watchdog_limit_s * 1000000000ULL;
@@ -294,6 +346,8 @@ static void *watchdog_main(void *unused)
 				atomic_load(&call->what), call->tid, watchdog_limit_s);
 			watchdog_describe(atomic_load(&call->fd));
 			watchdog_trace_kvm();
+			if (atomic_load(&call->kickable) && watchdog_kick(call))
+				continue;
 			/*
 			 * The failure line before the sysrq output, which the
 			 * kernel prints to the same console as it comes.
@@ -317,8 +371,11 @@ static void *watchdog_main(void *unused)
 
 static void watchdog_spawn(void)
 {
+	/* No SA_RESTART: the kick must end the stuck ioctl with EINTR. */
+	struct sigaction kick = { .sa_handler = watchdog_on_kick };
 	pthread_t thread;
 
+	sigaction(WATCHDOG_KICK_SIGNAL, &kick, NULL);
 	watchdog_out = fopen("/dev/console", "w");
 	if (!watchdog_out)
 		watchdog_out = stdout;

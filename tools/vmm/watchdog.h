@@ -24,6 +24,24 @@ int watchdog_start(unsigned int limit_s);
 /* ioctl(2), timed under the name @what while the monitor runs. */
 int watchdog_ioctl(int fd, unsigned long request, void *arg, const char *what);
 
+/*
+ * The same for an ioctl a signal can end (KVM_RUN): when stuck past the
+ * limit it is reported as above, then interrupted (WATCHDOG_KICK_SIGNAL)
+ * instead of the machine being restarted, and returns EINTR with
+ * watchdog_kicked() true.  Its caller must then fail or explain the call;
+ * one that does not return within 5 s of the kick restarts the machine.
+ */
+int watchdog_ioctl_kickable(int fd, unsigned long request, void *arg,
+			    const char *what);
+
+#include <signal.h>
+#include <stdbool.h>
+
+#define WATCHDOG_KICK_SIGNAL	(SIGRTMIN + 2)
+
+/* Whether this thread's last kickable ioctl was interrupted; clears it. */
+bool watchdog_kicked(void);
+
 /* Print every task's kernel stack and trigger sysrq-t, -d and -l. */
 void watchdog_dump_tasks(void);
 
