@@ -60,6 +60,11 @@ asm(".pushsection .rodata\n"
 
 /* This guest reports exceptions; the others' do not install vectors yet. */
 #define VM_ARCH_HAS_VECTORS	1
+/*
+ * A RIP in the kernel half: L1's own address.  This 32-bit guest cannot
+ * get there, and KVM never writes a host address into a guest's state.
+ */
+#define VM_ARCH_PC_IS_HOST(pc)	((pc) >= 0xffff800000000000ULL)
 extern const unsigned char vm_guest_vectors[];
 _Static_assert(VM_EXCEPTION_GPA == 0x20000004ULL,
 	       "the exception vectors hard-code VM_EXCEPTION_GPA");
@@ -278,6 +283,9 @@ static int vm_arch_get_pc(int vcpu_fd, uint64_t *pc)
 {
 	return vm_get_reg(vcpu_fd, VM_CORE_REG(regs.pc), pc);
 }
+
+/* No emulator fault of that kind is known here: a lost state fails. */
+#define VM_ARCH_PC_IS_HOST(pc)	((void)(pc), 0)
 #endif
 
 int vm_fail(struct vm *vm, int r, const char *fmt, ...)
@@ -446,10 +454,11 @@ void vm_destroy(struct vm *vm)
 /*
  * KVM_RUN on @cpu did not return for the watchdog's limit and was
  * interrupted.  A guest still inside its program is a hang.  One whose PC
- * left the program cannot have got there by itself: this guest has no
- * jumps out and no paging.  Under TCG, QEMU's nested SVM has been seen to
- * store L1's own state (the RIP after its VMRUN, a 64-bit CS) as the L2
- * guest's; the vCPU then loops through faults on addresses no slot has.
+ * left the program cannot have got there by itself (no jumps out, no
+ * paging): KVM lost its state, a failure, unless the PC is the host's own.
+ * Under TCG, QEMU's nested SVM has been seen to store L1's state (the RIP
+ * after its VMRUN, a 64-bit CS) as the L2 guest's; that alone is reported
+ * as the emulator's fault (ENOTRECOVERABLE), see README.
  */
 static int vm_run_stuck(struct vm *vm, int cpu)
 {
@@ -463,9 +472,13 @@ static int vm_run_stuck(struct vm *vm, int cpu)
 	if (pc >= VM_CODE_GPA && pc < VM_CODE_GPA + VM_CODE_SIZE)
 		return vm_fail(vm, -ETIMEDOUT, "KVM_RUN stuck for %u s, guest at 0x%llx",
 			       WATCHDOG_LIMIT_S, (unsigned long long)pc);
-	return vm_fail(vm, -ENOTRECOVERABLE,
-		       "vCPU %d lost its state: PC 0x%llx is outside the guest program (the emulator's fault, see README)",
-		       cpu, (unsigned long long)pc);
+	if (VM_ARCH_PC_IS_HOST(pc))
+		return vm_fail(vm, -ENOTRECOVERABLE,
+			       "vCPU %d holds the host's state: PC 0x%llx (the emulator's fault, see README)",
+			       cpu, (unsigned long long)pc);
+	return vm_fail(vm, -EPROTO,
+		       "vCPU %d lost its state: stuck for %u s at PC 0x%llx, outside the guest program",
+		       cpu, WATCHDOG_LIMIT_S, (unsigned long long)pc);
 }
 
 int vm_run_guest(struct vm *vm, int cpu, uint64_t gpa, uint64_t len,

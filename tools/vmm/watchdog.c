@@ -85,6 +85,8 @@ static int watchdog_timed_ioctl(int fd, unsigned long request, void *arg,
 	atomic_store(&call->what, what);
 	atomic_store(&call->fd, fd);
 	atomic_store(&call->kickable, kickable);
+	/* A kick that raced with the previous call's return is not this one's. */
+	atomic_store(&call->kicked, 0);
 	atomic_store(&call->since_ns, watchdog_now_ns());
 	r = ioctl(fd, request, arg);
 	err = errno;
@@ -192,7 +194,7 @@ static int watchdog_write(const char *path, const char *text)
  */
 static void watchdog_trace_kvm(void)
 {
-	static char ring[WATCHDOG_TRACE_LINES][256];
+	static char ring[WATCHDOG_TRACE_LINES][256];	/* each different event */
 	unsigned int repeats[WATCHDOG_TRACE_LINES];
 	unsigned int n = 0, entries = 0, events = 0, i;
 	char line[256];
@@ -219,20 +221,19 @@ static void watchdog_trace_kvm(void)
 
 		if (line[0] == '#' || !event)
 			continue;
-		event++;
-		if (!strncmp(event, " kvm_entry: ", 12)) {
+		event += 2;
+		if (!strncmp(event, "kvm_entry: ", 11)) {
 			entries++;
 			continue;
 		}
 		event[strcspn(event, "\n")] = '\0';
 		/* A loop repeats the same events: keep each different one once. */
-		for (i = 0; i < n && i < WATCHDOG_TRACE_LINES; i++)
-			if (!strcmp(ring[i], event + 1))
-				break;
-		if (i < n && i < WATCHDOG_TRACE_LINES) {
+		for (i = 0; i < n && strcmp(ring[i], event); i++)
+			;
+		if (i < n) {
 			repeats[i]++;
 		} else if (n < WATCHDOG_TRACE_LINES) {
-			snprintf(ring[n], sizeof(ring[0]), "%s", event + 1);
+			snprintf(ring[n], sizeof(ring[0]), "%s", event);
 			repeats[n++] = 1;
 		}
 		events++;

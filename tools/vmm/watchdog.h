@@ -12,6 +12,10 @@
 #ifndef KVMPF_WATCHDOG_H
 #define KVMPF_WATCHDOG_H
 
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+
 /* Seconds an ioctl may take before the watchdog fires. */
 #define WATCHDOG_LIMIT_S	30
 
@@ -34,9 +38,6 @@ int watchdog_ioctl(int fd, unsigned long request, void *arg, const char *what);
 int watchdog_ioctl_kickable(int fd, unsigned long request, void *arg,
 			    const char *what);
 
-#include <signal.h>
-#include <stdbool.h>
-
 #define WATCHDOG_KICK_SIGNAL	(SIGRTMIN + 2)
 
 /* Whether this thread's last kickable ioctl was interrupted; clears it. */
@@ -44,8 +45,6 @@ bool watchdog_kicked(void);
 
 /* Print every task's kernel stack and trigger sysrq-t, -d and -l. */
 void watchdog_dump_tasks(void);
-
-#include <stdio.h>
 
 /*
  * What the watchdog can say about a file descriptor beyond the stacks: a
