@@ -6,6 +6,8 @@
 #                         lockdep, kmemleak, UBSAN), one boot per arch
 #   make bench [ARCH=...] benchmark pre-fault on ARCH (default: all three),
 #                         results in build/bench/
+#   make profile [ARCH=...]  where a guest fault's and a pre-fault's time
+#                         goes, per kernel function, in build/bench/
 #   make prepare | build | clean
 SHELL := /bin/sh
 
@@ -14,7 +16,7 @@ SHELL := /bin/sh
 MAKEOVERRIDES :=
 unexport ARCH
 
-.PHONY: setup prepare build run test test-debug bench clean distclean
+.PHONY: setup prepare build run test test-debug bench profile clean distclean
 
 setup:
 	@scripts/setup.sh
@@ -37,6 +39,9 @@ test-debug: prepare
 
 bench: prepare
 	@scripts/bench.sh $(or $(ARCH),all)
+
+profile: prepare
+	@scripts/profile.sh $(or $(ARCH),all)
 
 clean:
 	rm -rf build/x86_64* build/arm64* build/riscv64* build/logs build/bench

@@ -39,7 +39,7 @@ for a in $arches; do
 		echo "($a: kvm-prefault bench failed; see build/logs/$name-bench.log)"
 		rc=1
 	fi
-	for block in first-touch thp-slot; do
+	for block in first-touch per-page thp-slot; do
 		out=$bench/$block.csv
 		csv_block "$block" "$log" > "$bench/.$block"
 		[ -s "$bench/.$block" ] || continue

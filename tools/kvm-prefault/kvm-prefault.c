@@ -9,7 +9,10 @@
  *           pre-faulted
  *   bench   guest first touch (read and write) with no pre-fault, with
  *           pre-fault, and with populate-write + pre-fault; and the
- *           pre-fault of a host-populated THP-backed slot
+ *           pre-fault of a host-populated THP-backed slot; per-page costs
+ *           and 1 vs 2 vCPUs pre-faulting in parallel
+ *   profile where the time of a guest fault and of a pre-fault goes, from
+ *           the kernel's function profiler
  *
  * Exit status: 0 success, 1 a KVM call or a bench check failed, 2 usage.
  */
@@ -295,6 +298,7 @@ static int can_prefault(void)
 /* ---- one guest's first touch, shared by demo and bench --------------- */
 
 enum touch { TOUCH_NONE, TOUCH_READ, TOUCH_WRITE };
+enum phase { PHASE_NONE, PHASE_PREFAULT, PHASE_TOUCH };
 enum prep { PREP_NONE, PREP_PREFAULT, PREP_POPULATE_PREFAULT };
 
 static const char *const touch_name[] = { "none", "read", "write" };
@@ -308,6 +312,7 @@ struct touch_case {
 	enum prep prep;
 	enum touch touch;
 	const struct kvmpf_options *opts;	/* for the pre-fault, or NULL */
+	enum phase profile;	/* the phase the kernel's profiler records */
 };
 
 struct sample {
@@ -318,6 +323,8 @@ struct sample {
 	uint64_t host_thp;	/* bytes the host backs with huge pages */
 	int data_ok;		/* a read saw what the host wrote */
 };
+
+static int profile_enable(int on);
 
 /*
  * A fresh VM with a slot as @c says, prepared, then touched by the guest
@@ -356,9 +363,13 @@ static int touch_once(const struct touch_case *c, struct sample *s,
 	if (!r && c->prep != PREP_NONE) {
 		if (read_steps(&vm, &before))
 			memset(&before, 0, sizeof(before));
+		if (c->profile == PHASE_PREFAULT)
+			r = profile_enable(1);
 		t0 = now();
-		r = kvmpf_prefault(vm.vcpu[0].fd, VM_DATA_GPA, size, c->opts, &res);
+		r = r ? r : kvmpf_prefault(vm.vcpu[0].fd, VM_DATA_GPA, size, c->opts, &res);
 		s->prefault_s = now() - t0;
+		if (c->profile == PHASE_PREFAULT)
+			profile_enable(0);
 		s->calls = res.calls;
 		if (r)
 			vm_fail(&vm, r, "pre-fault: %s", res.msg);
@@ -367,11 +378,15 @@ static int touch_once(const struct touch_case *c, struct sample *s,
 	}
 	if (!r) {
 		exits = vm_vcpu_stat(&vm, 0, "exits");
+		if (c->profile == PHASE_TOUCH)
+			r = profile_enable(1);
 		t0 = now();
-		r = vm_run_guest(&vm, 0, VM_DATA_GPA, c->touch == TOUCH_NONE ? 0 : size,
-				 page, c->touch == TOUCH_WRITE ? VM_GUEST_WRITE : VM_GUEST_READ,
-				 &got);
+		r = r ? r : vm_run_guest(&vm, 0, VM_DATA_GPA, c->touch == TOUCH_NONE ? 0 : size,
+					 page, c->touch == TOUCH_WRITE ? VM_GUEST_WRITE : VM_GUEST_READ,
+					 &got);
 		s->touch_s = now() - t0;
+		if (c->profile == PHASE_TOUCH)
+			profile_enable(0);
 		s->exits = vm_vcpu_stat(&vm, 0, "exits") - exits;
 		s->data_ok = !c->fill || c->touch != TOUCH_READ || got == expect;
 		if (!r && exits < 0)
@@ -506,6 +521,52 @@ static double total_s(const struct sample *s)
 	return s->populate_s + s->prefault_s + s->touch_s;
 }
 
+/*
+ * Seconds to pre-fault a fresh slot of @size (4 KiB host pages the host
+ * never touched) with @n vCPUs on equal parts, one thread each; a single
+ * vCPU goes through the same threaded path, so only the split differs.
+ */
+static int parallel_once(uint64_t size, unsigned int n, double *seconds,
+			 char *err, size_t len)
+{
+	int fds[VM_MAX_VCPUS];
+	struct kvmpf_result res;
+	struct vm vm;
+	unsigned int i;
+	double t0;
+	int r;
+
+	r = vm_create(&vm);
+	for (i = 1; !r && i < n; i++)
+		r = vm_add_vcpu(&vm) < 0 ? vm_fail(&vm, -EINVAL, "no vCPU %u", i) : 0;
+	r = r ? r : vm_add_data_slot(&vm, size, 0);
+	if (!r && madvise(vm.data, size, MADV_NOHUGEPAGE))
+		r = vm_fail(&vm, -errno, "madvise");
+	for (i = 0; !r && i < n; i++)
+		fds[i] = vm.vcpu[i].fd;
+	if (!r) {
+		t0 = now();
+		r = kvmpf_prefault_parallel(fds, n, VM_DATA_GPA, size, NULL, &res);
+		*seconds = now() - t0;
+		if (r)
+			vm_fail(&vm, r, "pre-fault with %u vCPUs: %s", n, res.msg);
+	}
+	if (r)
+		snprintf(err, len, "%s", vm.err);
+	vm_destroy(&vm);
+	return r;
+}
+
+/* "met" or "MISSED (x1.7)": @value against an upper @limit. */
+static const char *target(double value, double limit, char *buf, size_t len)
+{
+	if (value <= limit)
+		snprintf(buf, len, "met");
+	else
+		snprintf(buf, len, "MISSED (x%.1f the target)", value / limit);
+	return buf;
+}
+
 static int cmd_bench(const struct options *o)
 {
 	static const struct { enum touch touch; enum prep prep; } cases[] = {
@@ -531,7 +592,9 @@ static int cmd_bench(const struct options *o)
 		.size = o->size, .advice = MADV_NOHUGEPAGE,
 	};
 	struct sample thp;
-	char err[160], leaves[160];
+	char err[160], leaves[160], verdict[2][64];
+	double par[2][64], par_s[2];
+	double fault_ns, prefault_ns, prefault_pop_ns, populate_ns;
 	unsigned int i, rep;
 	int ok = 1;
 
@@ -541,7 +604,7 @@ static int cmd_bench(const struct options *o)
 	if (!can_prefault())
 		return EXIT_FAILED;
 	/* Interleaved repetitions: a slow phase of the machine hits every case. */
-	for (rep = 0; rep < o->reps; rep++)
+	for (rep = 0; rep < o->reps; rep++) {
 		for (i = 0; i < NR_CASES; i++) {
 			c.touch = cases[i].touch;
 			c.prep = cases[i].prep;
@@ -552,6 +615,15 @@ static int cmd_bench(const struct options *o)
 				return EXIT_FAILED;
 			}
 		}
+		for (i = 0; i < 2; i++) {
+			if (parallel_once(o->size, i + 1, &par[i][rep], err, sizeof(err))) {
+				fprintf(stderr, "kvm-prefault bench: parallel: %s\n", err);
+				return EXIT_FAILED;
+			}
+		}
+	}
+	par_s[0] = median(par[0], o->reps);
+	par_s[1] = median(par[1], o->reps);
 	for (i = 0; i < NR_CASES; i++) {
 		rows[i].touch = cases[i].touch;
 		rows[i].prep = cases[i].prep;
@@ -581,6 +653,35 @@ static int cmd_bench(const struct options *o)
 		       rows[i].exits_ratio, rows[i].total_ratio);
 	}
 
+	/*
+	 * Per 4 KiB page, all from this run.  The guest's own stage-2 fault
+	 * is its read-first touch less the same touch after a pre-fault (the
+	 * guest's loop without faults); host populate is MADV_POPULATE_WRITE.
+	 */
+	fault_ns = (rows[1].s.touch_s - rows[2].s.touch_s) * 1e9 / pages;
+	prefault_ns = rows[2].s.prefault_s * 1e9 / pages;
+	prefault_pop_ns = rows[3].s.prefault_s * 1e9 / pages;
+	populate_ns = rows[3].s.populate_s * 1e9 / pages;
+	printf("\nPer 4 KiB page, from this run:\n"
+	       "| %-40s | %9s | %-28s | %-30s |\n"
+	       "|------------------------------------------|-----------|------------------------------|--------------------------------|\n",
+	       "", "ns", "ratio", "target");
+	printf("| %-40s | %9.0f | %-28s | %-30s |\n", "guest stage-2 fault (read-first touch)",
+	       fault_ns, "", "");
+	snprintf(leaves, sizeof(leaves), "%.3f of a guest fault", prefault_ns / fault_ns);
+	printf("| %-40s | %9.0f | %-28s | <= 0.100: %-20s |\n",
+	       "pre-fault, memory the host never touched", prefault_ns, leaves,
+	       target(prefault_ns / fault_ns, 0.1, verdict[0], sizeof(verdict[0])));
+	printf("| %-40s | %9.0f | %-28s | %-30s |\n", "host populate (MADV_POPULATE_WRITE)",
+	       populate_ns, "", "");
+	snprintf(leaves, sizeof(leaves), "%.3f of host populate", prefault_pop_ns / populate_ns);
+	printf("| %-40s | %9.0f | %-28s | <= 0.250: %-20s |\n",
+	       "pre-fault, host-populated memory", prefault_pop_ns, leaves,
+	       target(prefault_pop_ns / populate_ns, 0.25, verdict[1], sizeof(verdict[1])));
+	printf("\nParallel pre-fault of %llu MiB the host never touched: 1 vCPU %.2f ms, 2 vCPUs on halves %.2f ms: %.2fx\n",
+	       (unsigned long long)(o->size / MIB), par_s[0] * 1e3, par_s[1] * 1e3,
+	       par_s[0] / par_s[1]);
+
 	if (o->thp_size && touch_once(&thp_case, &thp, err, sizeof(err))) {
 		fprintf(stderr, "kvm-prefault bench: THP slot: %s\n", err);
 		return EXIT_FAILED;
@@ -595,17 +696,36 @@ static int cmd_bench(const struct options *o)
 	}
 
 	/*
-	 * The promise of populate-write: a write-first guest takes no more
-	 * exits than a guest touching nothing, within 1% of the pages.
+	 * What a pre-fault promises: a guest touching pre-faulted pages first
+	 * (reading, or writing after populate-write) takes no more exits than
+	 * a guest touching nothing, within 1% of the pages.
 	 */
-	{
-		const struct sample *w = &rows[NR_CASES - 1].s;
+	for (i = 0; i < NR_CASES; i++) {
+		const struct sample *w = &rows[i].s;
 		int64_t limit = untouched->s.exits + (int64_t)(pages / 100);
+		int pass;
 
-		ok = w->exits <= limit;
-		printf("\ncheck: write-first after populate+prefault: %lld exits, untouched guest %lld, limit %lld: %s\n",
+		if (rows[i].prep == PREP_NONE ||
+		    (rows[i].touch == TOUCH_WRITE && rows[i].prep == PREP_PREFAULT))
+			continue;
+		pass = w->exits <= limit;
+		ok &= pass;
+		printf("%scheck: %s-first after %s: %lld exits, untouched guest %lld, limit %lld: %s\n",
+		       i == 2 ? "\n" : "", touch_name[rows[i].touch], prep_name[rows[i].prep],
 		       (long long)w->exits, (long long)untouched->s.exits,
-		       (long long)limit, ok ? "ok" : "FAILED");
+		       (long long)limit, pass ? "ok" : "FAILED");
+	}
+	/* A host-populated THP slot: one 2 MiB leaf per huge page, no more. */
+	if (o->thp_size && thp.host_thp == o->thp_size) {
+		uint64_t blocks = o->thp_size >> 21;
+		int pass = thp.steps.hist[HIST_2M] == blocks &&
+			   thp.steps.hist[HIST_4K] == 0;
+
+		ok &= pass;
+		printf("check: THP slot: %llu x 2M leaves, %llu x 4K, want %llu x 2M: %s\n",
+		       (unsigned long long)thp.steps.hist[HIST_2M],
+		       (unsigned long long)thp.steps.hist[HIST_4K],
+		       (unsigned long long)blocks, pass ? "ok" : "FAILED");
 	}
 
 	/* Machine-readable copies for scripts/bench.sh. */
@@ -621,6 +741,15 @@ static int cmd_bench(const struct options *o)
 		       total_s(s) * 1e3, rows[i].ns_per_page, rows[i].exits_ratio,
 		       rows[i].total_ratio, (unsigned long long)s->steps.steps);
 	}
+	printf("-- end --\n");
+	printf("-- csv per-page --\n"
+	       "arch,pages,guest_fault_ns,prefault_ns,populate_ns,prefault_populated_ns,prefault_vs_fault,prefault_populated_vs_populate,prefault_steps,prefault_leaves_4k,parallel_1_ms,parallel_2_ms,parallel_speedup\n");
+	printf("%s,%llu,%.1f,%.1f,%.1f,%.1f,%.4f,%.4f,%llu,%llu,%.3f,%.3f,%.3f\n",
+	       host()->machine, (unsigned long long)pages, fault_ns, prefault_ns,
+	       populate_ns, prefault_pop_ns, prefault_ns / fault_ns,
+	       prefault_pop_ns / populate_ns, (unsigned long long)rows[2].s.steps.steps,
+	       (unsigned long long)rows[2].s.steps.hist[HIST_4K], par_s[0] * 1e3,
+	       par_s[1] * 1e3, par_s[0] / par_s[1]);
 	printf("-- end --\n");
 	if (o->thp_size) {
 		printf("-- csv thp-slot --\n"
@@ -640,6 +769,176 @@ static int cmd_bench(const struct options *o)
 	return ok ? 0 : EXIT_FAILED;
 }
 
+/* ---- profile --------------------------------------------------------- */
+
+#define TRACEFS		"/sys/kernel/tracing"
+#define PROFILE_MAX	64
+
+/*
+ * The functions a profile times, children included: the steps of a
+ * pre-fault and of the guest's own stage-2 fault on every arch.  Names a
+ * kernel lacks (another arch's, or inlined) are left out.
+ */
+static const char *const profile_functions[] = {
+	/* generic */
+	"kvm_vcpu_pre_fault_memory", "kvm_arch_vcpu_pre_fault_memory",
+	"kvm_arch_pre_fault_run_pages", "kvm_arch_pre_fault_map_run",
+	"__gfn_to_pfn_memslot", "get_user_pages_unlocked",
+	"get_user_pages_fast_only", "handle_mm_fault", "kvm_release_page_clean",
+	"kvm_release_page_dirty", "kvm_release_pfn_clean",
+	"kvm_mmu_topup_memory_cache", "mark_page_dirty_in_slot",
+	"kvm_pre_fault_may_continue", "kvm_arch_vcpu_ioctl_run",
+	/* arm64 */
+	"kvm_handle_guest_abort", "user_mem_abort", "kvm_pgtable_stage2_map",
+	"kvm_pgtable_stage2_map_pages", "kvm_pgtable_get_leaf", "kvm_pgtable_walk",
+	"kvm_s2_handle_access_fault", "handle_exit",
+	/* riscv */
+	"kvm_riscv_vcpu_exit", "kvm_riscv_gstage_map", "kvm_riscv_gstage_map_pages",
+	"kvm_riscv_gstage_mkyoung", "kvm_riscv_gstage_unmapped_pages",
+	"kvm_riscv_hfence_gvma_vmid_gpa", "kvm_riscv_gstage_lookup",
+	/* x86 */
+	"kvm_mmu_page_fault", "kvm_tdp_page_fault", "kvm_tdp_mmu_map",
+	"__kvm_faultin_pfn", "kvm_faultin_pfn", "kvm_tdp_mmu_walk_lockless_begin",
+	"npf_interception", "svm_handle_exit",
+};
+
+static int tracefs_write(const char *file, const char *text, int append)
+{
+	char path[128];
+	int fd, r = 0;
+
+	snprintf(path, sizeof(path), TRACEFS "/%s", file);
+	fd = open(path, O_WRONLY | (append ? O_APPEND : O_TRUNC));
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, strlen(text)) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/* Starting the profiler clears what it recorded before. */
+static int profile_enable(int on)
+{
+	return tracefs_write("function_profile_enabled", on ? "1" : "0", 0);
+}
+
+struct profile_entry {
+	char name[64];
+	uint64_t hits;
+	double us;
+};
+
+/* The profiler's per-CPU tables, summed per function. */
+static unsigned int profile_read(struct profile_entry *e, unsigned int max)
+{
+	char path[128], line[256], name[64], unit[8];
+	unsigned long long hits;
+	unsigned int n = 0, i, cpu;
+	double t;
+	FILE *f;
+
+	for (cpu = 0; cpu < 64; cpu++) {
+		snprintf(path, sizeof(path), TRACEFS "/trace_stat/function%u", cpu);
+		f = fopen(path, "r");
+		if (!f)
+			break;
+		while (fgets(line, sizeof(line), f)) {
+			if (sscanf(line, " %63s %llu %lf %7s", name, &hits, &t, unit) != 4)
+				continue;
+			if (!strcmp(unit, "ms"))
+				t *= 1e3;
+			else if (!strcmp(unit, "ns"))
+				t /= 1e3;
+			for (i = 0; i < n && strcmp(e[i].name, name); i++)
+				;
+			if (i == n) {
+				if (n == max)
+					continue;
+				snprintf(e[n].name, sizeof(e[n].name), "%s", name);
+				e[n].hits = 0;
+				e[n].us = 0;
+				n++;
+			}
+			e[i].hits += hits;
+			e[i].us += t;
+		}
+		fclose(f);
+	}
+	return n;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct profile_entry *x = a, *y = b;
+
+	return x->us < y->us ? 1 : x->us > y->us ? -1 : 0;
+}
+
+static int cmd_profile(const struct options *o)
+{
+	static const struct {
+		const char *what;
+		enum prep prep;
+		enum touch touch;
+		enum phase phase;
+	} cases[] = {
+		{ "guest stage-2 read fault", PREP_NONE, TOUCH_READ, PHASE_TOUCH },
+		{ "pre-fault, memory the host never touched", PREP_PREFAULT, TOUCH_NONE, PHASE_PREFAULT },
+		{ "pre-fault, host-populated memory", PREP_POPULATE_PREFAULT, TOUCH_NONE, PHASE_PREFAULT },
+	};
+	uint64_t page = sysconf(_SC_PAGESIZE), pages = o->size / page;
+	struct profile_entry e[PROFILE_MAX];
+	unsigned int i, j, n, accepted = 0;
+	char err[160];
+
+	printf("kvm-prefault profile: %s, Linux %s; %llu pages of %llu bytes, untouched by the guest before\n",
+	       host()->machine, host()->release, (unsigned long long)pages,
+	       (unsigned long long)page);
+	if (!can_prefault())
+		return EXIT_FAILED;
+	if (tracefs_write("set_ftrace_filter", "\n", 0)) {
+		fprintf(stderr, "kvm-prefault: no tracefs at " TRACEFS " (or not root)\n");
+		return EXIT_FAILED;
+	}
+	for (i = 0; i < sizeof(profile_functions) / sizeof(profile_functions[0]); i++)
+		accepted += !tracefs_write("set_ftrace_filter", profile_functions[i], 1);
+	/* An empty filter would profile every function in the kernel. */
+	if (!accepted || profile_enable(0)) {
+		fprintf(stderr, "kvm-prefault: the kernel has no function profiler (CONFIG_FUNCTION_PROFILER)\n");
+		return EXIT_FAILED;
+	}
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct touch_case c = {
+			.size = o->size, .advice = MADV_NOHUGEPAGE,
+			.prep = cases[i].prep, .touch = cases[i].touch,
+			.profile = cases[i].phase,
+		};
+		struct sample s;
+		double total;
+
+		if (touch_once(&c, &s, err, sizeof(err))) {
+			profile_enable(0);
+			fprintf(stderr, "kvm-prefault profile: %s: %s\n", cases[i].what, err);
+			return EXIT_FAILED;
+		}
+		total = (cases[i].phase == PHASE_TOUCH ? s.touch_s : s.prefault_s) * 1e6;
+		n = profile_read(e, PROFILE_MAX);
+		qsort(e, n, sizeof(e[0]), cmp_entry);
+		printf("\n%s: %.0f us in all, %.2f us per page (time under the profiler)\n",
+		       cases[i].what, total, total / pages);
+		printf("| %-34s | %9s | %11s | %11s | %6s |\n", "function (children included)",
+		       "calls", "total us", "us per page", "share");
+		printf("|------------------------------------|-----------|-------------|-------------|--------|\n");
+		for (j = 0; j < n; j++)
+			printf("| %-34s | %9llu | %11.0f | %11.3f | %5.1f%% |\n", e[j].name,
+			       (unsigned long long)e[j].hits, e[j].us, e[j].us / pages,
+			       total > 0 ? e[j].us * 100 / total : 0);
+	}
+	tracefs_write("set_ftrace_filter", "\n", 0);
+	return 0;
+}
+
 /* ---- command line ---------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -648,6 +947,7 @@ static void usage(FILE *f)
 		"usage: kvm-prefault probe [--json]\n"
 		"       kvm-prefault demo [--size MIB]\n"
 		"       kvm-prefault bench [--size MIB] [--reps N] [--thp-size MIB]\n"
+		"       kvm-prefault profile [--size MIB]\n"
 		"\n"
 		"  probe   KVM_CAP_PRE_FAULT_MEMORY on /dev/kvm and on a VM of each type\n"
 		"  demo    pre-fault a slot (default 64 MiB), then a guest reads every\n"
@@ -655,7 +955,10 @@ static void usage(FILE *f)
 		"  bench   guest first touch, read and write, with no pre-fault, with\n"
 		"          pre-fault, with populate-write + pre-fault (median of --reps,\n"
 		"          default 3); then pre-fault of a host-populated THP-backed\n"
-		"          slot (--thp-size, default 1024 MiB, 0 to skip)\n"
+		"          slot (--thp-size, default 1024 MiB, 0 to skip); per 4 KiB page:\n"
+		"          guest fault, pre-fault, host populate; 1 and 2 vCPUs in parallel\n"
+		"  profile where a guest fault's and a pre-fault's time goes, per kernel\n"
+		"          function (the kernel's function profiler, through tracefs)\n"
 		"\n"
 		"exit status: 0 success, 1 a KVM call or a bench check failed, 2 usage\n");
 }
@@ -692,6 +995,7 @@ int main(int argc, char **argv)
 		{ "probe", cmd_probe, OPT_JSON },
 		{ "demo", cmd_demo, OPT_SIZE },
 		{ "bench", cmd_bench, OPT_SIZE | OPT_REPS | OPT_THP_SIZE },
+		{ "profile", cmd_profile, OPT_SIZE },
 	};
 	unsigned int i;
 	const char *cmd;

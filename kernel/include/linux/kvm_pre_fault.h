@@ -79,12 +79,15 @@ gpa_t kvm_arch_pre_fault_gpa_limit(struct kvm_vcpu *vcpu);
  * @size: bytes the leaf maps (PAGE_SIZE, or a block size such as 2 MiB)
  * @pfn: the host page frame the GPA's own page translates to (inside a
  *	block, the block's first frame plus the GPA's offset in it)
+ * @attrs: the leaf entry without its output address: every permission,
+ *	memory-type and software bit, to compare two mappings exactly
  */
 struct kvm_pre_fault_mapping {
 	bool mapped;
 	bool writable;
 	u64 size;
 	u64 pfn;
+	u64 attrs;
 };
 
 /**
@@ -118,6 +121,84 @@ static inline u64 kvm_pre_fault_progress(const struct kvm_pre_fault_memory *rang
 
 	return min(range->size, end - range->gpa);
 }
+
+/* Most pages in one batched step: a last-level table of 4 KiB entries. */
+#define KVM_PRE_FAULT_RUN_PAGES	512
+
+/**
+ * struct kvm_pre_fault_run - consecutive pages mapped by one batched step
+ * @slot: the memslot that holds every page of the run
+ * @gpa: the guest-physical address of the first page
+ * @nr_pages: pages in the run, between 1 and %KVM_PRE_FAULT_RUN_PAGES
+ * @writable: whether the fault path maps every page of the run writable
+ *	(the host maps them writable); otherwise every page is read-only
+ * @mmu_seq: kvm->mmu_invalidate_seq, read before the host pages were
+ *	looked up; kvm_pre_fault_run_stale() compares it under mmu_lock
+ * @pfns: the host page frame of each page, pinned until the step ends
+ * @pages: the pinned host pages, released by the generic code
+ *
+ * Filled in by the generic code (virt/kvm/pre_fault.c), which owns the
+ * run's boundaries, the host page lookup and the release of the pages;
+ * the arch only writes the leaf entries.
+ */
+struct kvm_pre_fault_run {
+	struct kvm_memory_slot *slot;
+	gpa_t gpa;
+	unsigned int nr_pages;
+	bool writable;
+	unsigned long mmu_seq;
+	kvm_pfn_t pfns[KVM_PRE_FAULT_RUN_PAGES];
+	struct page *pages[KVM_PRE_FAULT_RUN_PAGES];
+};
+
+/**
+ * kvm_arch_pre_fault_run_pages() - how many pages one batched step may map
+ * @vcpu: the pre-faulting vCPU, kvm->srcu held
+ * @slot: the memslot that holds @gpa, as for kvm_arch_vcpu_pre_fault_memory()
+ * @gpa: page aligned, inside @slot
+ * @max_pages: at least 1; the pages from @gpa to the end of the range and
+ *	of @slot, capped at %KVM_PRE_FAULT_RUN_PAGES
+ *
+ * Only for architectures that select KVM_GENERIC_PRE_FAULT_BATCH.  A batch
+ * writes one %PAGE_SIZE leaf per page, so it may only be offered where the
+ * arch's fault path would do exactly that for a read fault on a small page
+ * of normal memory, not where the fault path has more to do (e.g. MTE tags
+ * to sanitise).  The generic code itself leaves memslots that log dirty
+ * pages or are read-only, hugetlb, PFNMAP and VM_IO mappings, large folios
+ * (THP block candidates), device pages and poisoned pages to the per-page
+ * path.
+ *
+ * Return: the number of consecutive pages from @gpa, at most @max_pages,
+ * that are not mapped in the second stage and share the last-level table
+ * that maps @gpa; 0 sends @gpa down kvm_arch_vcpu_pre_fault_memory().
+ */
+unsigned int kvm_arch_pre_fault_run_pages(struct kvm_vcpu *vcpu,
+					  struct kvm_memory_slot *slot,
+					  gpa_t gpa, unsigned int max_pages);
+
+/**
+ * kvm_arch_pre_fault_map_run() - map a run of pages in the second stage
+ * @vcpu: the pre-faulting vCPU, kvm->srcu held
+ * @run: the run, its pages pinned
+ *
+ * Only for architectures that select KVM_GENERIC_PRE_FAULT_BATCH.  Under
+ * mmu_lock, taken once, and after kvm_pre_fault_run_stale() said the run
+ * is current: install a %PAGE_SIZE leaf for each page of @run with the
+ * attributes the arch's fault path gives a read fault on that page
+ * (writable when @run->writable), walking once to the last-level table,
+ * and leave any entry that is valid by then as it is.  Invalidate what the
+ * arch's TLBs may hold for the run once, not per page.
+ *
+ * Return: 0 when every page of @run is mapped; -EAGAIN when the run is
+ * stale or the walk met a mapping the batch does not replace (a block),
+ * -ENOMEM.  The generic code then maps @run->gpa through
+ * kvm_arch_vcpu_pre_fault_memory(), which reports or retries as usual.
+ */
+int kvm_arch_pre_fault_map_run(struct kvm_vcpu *vcpu,
+			       const struct kvm_pre_fault_run *run);
+
+bool kvm_pre_fault_run_stale(struct kvm *kvm,
+			     const struct kvm_pre_fault_run *run);
 
 #ifdef CONFIG_KVM_PRE_FAULT_MEMORY
 int kvm_pre_fault_may_continue(struct kvm_vcpu *vcpu, gpa_t gpa);

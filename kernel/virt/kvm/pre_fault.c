@@ -9,9 +9,13 @@
  * nothing was processed, so every call either makes progress or says why
  * it could not.
  */
+#include <linux/hugetlb.h>
 #include <linux/kvm_host.h>
 #include <linux/kvm_pre_fault.h>
+#include <linux/memremap.h>
+#include <linux/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/slab.h>
 #include <linux/uaccess.h>
 
 /*
@@ -62,16 +66,225 @@ int kvm_pre_fault_may_continue(struct kvm_vcpu *vcpu, gpa_t gpa)
 }
 
 /*
- * One arch call: bytes mapped from range->gpa, or a negative errno.  The
+ * Leaves mapped, counted by size: an aligned per-page step covers exactly
+ * the leaf that maps range->gpa, a batched step @nr leaves of PAGE_SIZE.
+ * The histogram tells a VMM which mapping sizes its pre-fault got.
+ */
+static void kvm_pre_fault_count_leaves(struct kvm_vcpu *vcpu, u64 leaf_bytes,
+				       u64 nr)
+{
+	u64 *hist = vcpu->stat.generic.pre_fault_step_bytes_hist;
+	size_t index = min_t(size_t, fls64(leaf_bytes),
+			     ARRAY_SIZE(vcpu->stat.generic.pre_fault_step_bytes_hist) - 1);
+
+	++vcpu->stat.generic.pre_fault_steps;
+	hist[index] += nr;
+}
+
+#ifdef CONFIG_KVM_GENERIC_PRE_FAULT_BATCH
+/**
+ * kvm_pre_fault_run_stale() - whether a run's host pages may be stale
+ * @kvm: the VM
+ * @run: the run about to be mapped
+ *
+ * Context: mmu_lock held.
+ * Return: true when an mmu_notifier invalidation is in progress or ran
+ * since @run->mmu_seq was read: the run must not be mapped.
+ */
+bool kvm_pre_fault_run_stale(struct kvm *kvm, const struct kvm_pre_fault_run *run)
+{
+	lockdep_assert_held(&kvm->mmu_lock);
+	return mmu_invalidate_retry(kvm, run->mmu_seq);
+}
+
+/*
+ * A page the fault path would map on its own as one PAGE_SIZE leaf of
+ * normal memory: not part of a large folio (a THP the fault path may map
+ * as a block) and not device memory.
+ */
+static bool kvm_pre_fault_small_page(struct page *page)
+{
+	return !folio_test_large(page_folio(page)) && !is_zone_device_page(page);
+}
+
+static void kvm_pre_fault_put_pages(struct page **pages, unsigned int nr)
+{
+	while (nr)
+		put_page(pages[--nr]);
+}
+
+/*
+ * Pin the host pages of @run->nr_pages pages from @hva as the fault path
+ * looks up each one for a read fault: a page present and writable is
+ * mapped writable; any other page is faulted in for read (the shared zero
+ * page for untouched anonymous memory) and is writable only if the host
+ * maps it writable once faulted in.  The first page decides the run's
+ * writability, and the run ends before the first page that differs or is
+ * not a small page.  Errors (poison, a signal during a userfaultfd wait)
+ * end the run too: the per-page path reports them for that page.
+ *
+ * Return: the pages pinned, 0 when the first page is not for a batch.
+ */
+static unsigned int kvm_pre_fault_pin_run(struct kvm_pre_fault_run *run,
+					  unsigned long hva)
+{
+	const unsigned int gup_read = FOLL_HWPOISON | FOLL_INTERRUPTIBLE;
+	unsigned int nr = run->nr_pages, i;
+	struct page *wpage;
+	long r;
+
+	/* The first page alone: a THP would waste a whole run's pins. */
+	run->writable = get_user_page_fast_only(hva, FOLL_WRITE, run->pages);
+	if (!run->writable) {
+		if (get_user_pages_unlocked(hva, 1, run->pages, gup_read) != 1)
+			return 0;
+		/*
+		 * Writable once faulted in: the fault path maps it so.  The
+		 * zero page never is: a write replaces it.
+		 */
+		if (!is_zero_page(run->pages[0]) &&
+		    get_user_page_fast_only(hva, FOLL_WRITE, &wpage)) {
+			put_page(run->pages[0]);
+			run->pages[0] = wpage;
+			run->writable = true;
+		}
+	}
+	if (!kvm_pre_fault_small_page(run->pages[0])) {
+		put_page(run->pages[0]);
+		return 0;
+	}
+
+	if (nr == 1)
+		r = 0;
+	else if (run->writable)
+		r = get_user_pages_fast_only(hva + PAGE_SIZE, nr - 1, FOLL_WRITE,
+					     run->pages + 1);
+	else
+		r = get_user_pages_unlocked(hva + PAGE_SIZE, nr - 1,
+					    run->pages + 1, gup_read);
+	nr = 1 + max(r, 0L);
+
+	for (i = 1; i < nr; i++) {
+		if (!kvm_pre_fault_small_page(run->pages[i]))
+			break;
+		if (!run->writable && !is_zero_page(run->pages[i]) &&
+		    get_user_page_fast_only(hva + i * PAGE_SIZE, FOLL_WRITE, &wpage)) {
+			put_page(wpage);
+			break;
+		}
+	}
+	kvm_pre_fault_put_pages(run->pages + i, nr - i);
+	for (nr = 0; nr < i; nr++)
+		run->pfns[nr] = page_to_pfn(run->pages[nr]);
+	return i;
+}
+
+/*
+ * The batched step: map a run of pages from range->gpa with one memslot
+ * and VMA resolution, one host page lookup pass, one mmu_invalidate_seq
+ * check and one mmu_lock section in the arch.  Pages are then released as
+ * the fault path releases a page it mapped: dirty when mapped writable,
+ * accessed in any case.  A slot that logs dirty pages (read faults differ
+ * per arch, and every page mapped writable must be logged) or is
+ * read-only (never writable, whatever the host page) is not batched.
+ *
+ * Return: bytes mapped, or 0 when range->gpa is for the per-page path
+ * (including a raced invalidation and a failed allocation, which that path
+ * retries or reports).
+ */
+static long kvm_pre_fault_batch(struct kvm_vcpu *vcpu,
+				struct kvm_pre_fault_memory *range,
+				struct kvm_memory_slot *slot,
+				struct kvm_pre_fault_run *run)
+{
+	struct kvm *kvm = vcpu->kvm;
+	gfn_t gfn = gpa_to_gfn(range->gpa);
+	struct vm_area_struct *vma;
+	unsigned long hva;
+	unsigned int i;
+	u64 max;
+	int r;
+
+	if (!run || kvm_slot_dirty_track_enabled(slot) ||
+	    (slot->flags & KVM_MEM_READONLY))
+		return 0;
+	max = min3(range->size >> PAGE_SHIFT, slot->base_gfn + slot->npages - gfn,
+		   (u64)KVM_PRE_FAULT_RUN_PAGES);
+	run->nr_pages = kvm_arch_pre_fault_run_pages(vcpu, slot, range->gpa, max);
+	if (!run->nr_pages)
+		return 0;
+
+	hva = gfn_to_hva_memslot(slot, gfn);
+	mmap_read_lock(current->mm);
+	vma = vma_lookup(current->mm, hva);
+	if (!vma || is_vm_hugetlb_page(vma) || (vma->vm_flags & (VM_IO | VM_PFNMAP))) {
+		mmap_read_unlock(current->mm);
+		return 0;
+	}
+	run->nr_pages = min_t(u64, run->nr_pages, (vma->vm_end - hva) >> PAGE_SHIFT);
+	/*
+	 * As in the fault path: read before the pages are looked up, with
+	 * mmap_read_unlock() as the smp_rmb() that pairs with the smp_wmb()
+	 * in kvm_mmu_invalidate_end().
+	 */
+	run->mmu_seq = kvm->mmu_invalidate_seq;
+	mmap_read_unlock(current->mm);
+
+	run->nr_pages = kvm_pre_fault_pin_run(run, hva);
+	if (!run->nr_pages)
+		return 0;
+	run->slot = slot;
+	run->gpa = range->gpa;
+	r = kvm_arch_pre_fault_map_run(vcpu, run);
+
+	for (i = 0; i < run->nr_pages; i++) {
+		if (!r && run->writable)
+			kvm_release_page_dirty(run->pages[i]);
+		else
+			kvm_release_page_clean(run->pages[i]);
+	}
+	return r ? 0 : (long)run->nr_pages << PAGE_SHIFT;
+}
+
+static struct kvm_pre_fault_run *kvm_pre_fault_alloc_run(u64 size)
+{
+	/* Without a run the per-page path does the work, only slower. */
+	if (size <= PAGE_SIZE)
+		return NULL;
+	return kvmalloc(sizeof(struct kvm_pre_fault_run),
+			GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+}
+#else
+struct kvm_pre_fault_run;
+
+static long kvm_pre_fault_batch(struct kvm_vcpu *vcpu,
+				struct kvm_pre_fault_memory *range,
+				struct kvm_memory_slot *slot,
+				struct kvm_pre_fault_run *run)
+{
+	return 0;
+}
+
+static struct kvm_pre_fault_run *kvm_pre_fault_alloc_run(u64 size)
+{
+	return NULL;
+}
+#endif
+
+/*
+ * One step: bytes mapped from range->gpa, or a negative errno.  The
  * memslot is looked up once, here, and handed to the arch, so that the
  * check and the mapping cannot see two different memslots; *@no_slot
- * tells that -ENOENT means no memslot rather than no memory in one.
+ * tells that -ENOENT means no memslot rather than no memory in one.  A run
+ * of pages goes through the batch where the arch offers one, anything
+ * else through kvm_arch_vcpu_pre_fault_memory(), a leaf at a time.
  */
 static long kvm_pre_fault_step(struct kvm_vcpu *vcpu,
 			       struct kvm_pre_fault_memory *range,
-			       bool *no_slot)
+			       struct kvm_pre_fault_run *run, bool *no_slot)
 {
 	struct kvm_memory_slot *slot;
+	u64 nr_leaves, leaf_bytes;
 	gpa_t slot_end;
 	long r;
 
@@ -93,7 +306,15 @@ static long kvm_pre_fault_step(struct kvm_vcpu *vcpu,
 		return -EAGAIN;
 	slot_end = gfn_to_gpa(slot->base_gfn + slot->npages);
 
-	r = kvm_arch_vcpu_pre_fault_memory(vcpu, range, slot);
+	r = kvm_pre_fault_batch(vcpu, range, slot, run);
+	if (r > 0) {
+		nr_leaves = r >> PAGE_SHIFT;
+		leaf_bytes = PAGE_SIZE;
+	} else {
+		r = kvm_arch_vcpu_pre_fault_memory(vcpu, range, slot);
+		nr_leaves = 1;
+		leaf_bytes = r;
+	}
 	if (r < 0)
 		return r;
 	/*
@@ -103,12 +324,7 @@ static long kvm_pre_fault_step(struct kvm_vcpu *vcpu,
 	if (WARN_ON_ONCE(r == 0 || r > (long)range->size ||
 			 range->gpa + r > slot_end))
 		return -EIO;
-	/*
-	 * An aligned step covers exactly the leaf that maps range->gpa, so
-	 * the histogram tells a VMM which mapping sizes its pre-fault got.
-	 */
-	++vcpu->stat.generic.pre_fault_steps;
-	KVM_STATS_LOG_HIST_UPDATE(vcpu->stat.generic.pre_fault_step_bytes_hist, r);
+	kvm_pre_fault_count_leaves(vcpu, leaf_bytes, nr_leaves);
 	return r;
 }
 
@@ -164,6 +380,7 @@ static int kvm_pre_fault_settle(struct kvm_vcpu *vcpu, gpa_t gpa, int err,
 long kvm_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 			       struct kvm_pre_fault_memory *range)
 {
+	struct kvm_pre_fault_run *run;
 	u64 full_size = range->size;
 	bool no_slot = false;
 	long r;
@@ -179,10 +396,11 @@ long kvm_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 	if (range->gpa + range->size > kvm_arch_pre_fault_gpa_limit(vcpu))
 		return -EINVAL;
 
+	run = kvm_pre_fault_alloc_run(range->size);
 	vcpu_load(vcpu);
 	idx = srcu_read_lock(&vcpu->kvm->srcu);
 	do {
-		r = kvm_pre_fault_step(vcpu, range, &no_slot);
+		r = kvm_pre_fault_step(vcpu, range, run, &no_slot);
 		if (r == -EAGAIN || (r == -ENOENT && no_slot)) {
 			r = kvm_pre_fault_settle(vcpu, range->gpa, r, &idx);
 			if (r > 0)
@@ -195,6 +413,7 @@ long kvm_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 	} while (range->size);
 	srcu_read_unlock(&vcpu->kvm->srcu, idx);
 	vcpu_put(vcpu);
+	kvfree(run);
 
 	return range->size == full_size ? r : 0;
 }

@@ -53,6 +53,11 @@
 #define PF_TEST_HIGH_GPA	(128ULL * SZ_1G)	/* above a 36-bit MAXPHYADDR */
 #define PF_TEST_OTHER_GPA	(16ULL * SZ_1G)
 #define PF_TEST_ELSEWHERE_CALLS	6
+#define PF_TEST_BATCH_SLOT	8		/* anonymous, pre-faulted */
+#define PF_TEST_BATCH_GPA	(20ULL * SZ_1G)
+#define PF_TEST_FAULT_SLOT	9		/* the same, through the fault path */
+#define PF_TEST_FAULT_GPA	(21ULL * SZ_1G)
+#define PF_TEST_BATCH_SIZE	SZ_256K
 
 /*
  * How each arch's fault path maps a read fault while the slot logs dirty
@@ -714,6 +719,91 @@ static void pf_test_dirty_logging(struct kunit *test)
 	srcu_read_unlock(&vm->kvm->srcu, idx);
 }
 
+/*
+ * Map [@gpa, @gpa + @size) through the arch's fault path alone, a page at
+ * a time, as the guest's own read faults would: the reference a batched
+ * pre-fault is compared with.
+ */
+static void pf_test_fault_pages(struct kunit *test, u64 gpa, u64 size)
+{
+	struct pf_test_vm *vm = test->priv;
+	struct kvm_pre_fault_memory range;
+	struct kvm_memory_slot *slot;
+	long r = -ENOENT;
+	u64 a;
+	int idx;
+
+	mutex_lock(&vm->vcpu->mutex);
+	vcpu_load(vm->vcpu);
+	idx = srcu_read_lock(&vm->kvm->srcu);
+	slot = gfn_to_memslot(vm->kvm, gpa_to_gfn(gpa));
+	for (a = gpa; slot && a < gpa + size; a += PAGE_SIZE) {
+		range = (struct kvm_pre_fault_memory){ .gpa = a, .size = PAGE_SIZE };
+		r = kvm_arch_vcpu_pre_fault_memory(vm->vcpu, &range, slot);
+		if (r != PAGE_SIZE)
+			break;
+	}
+	srcu_read_unlock(&vm->kvm->srcu, idx);
+	vcpu_put(vm->vcpu);
+	mutex_unlock(&vm->vcpu->mutex);
+	KUNIT_ASSERT_EQ_MSG(test, r, PAGE_SIZE, "fault path at gpa 0x%llx", a);
+}
+
+/*
+ * Small pages pre-faulted in runs get, page for page, the leaf the fault
+ * path gives the same kind of memory: size, permissions, every attribute
+ * bit, and the page's own host frame.  Half the memory was written by the
+ * host (writable pages), half never touched (the shared zero page), so a
+ * batch must split there.  The statistics count every 4 KiB leaf, and an
+ * arch that batches does it in one step per half.
+ */
+static void pf_test_batch_matches_fault_path(struct kunit *test)
+{
+	struct pf_test_vm *vm = test->priv;
+	const u64 half = PF_TEST_BATCH_SIZE / 2, pages = PF_TEST_BATCH_SIZE >> PAGE_SHIFT;
+	u64 *hist = vm->vcpu->stat.generic.pre_fault_step_bytes_hist;
+	struct kvm_pre_fault_mapping batched, faulted;
+	unsigned long batch_hva, fault_hva;
+	struct kvm_pre_fault_memory out;
+	u64 steps, leaves, off;
+
+	pf_test_require_feature(test);
+	batch_hva = pf_test_mmap(test, NULL, PF_TEST_BATCH_SIZE, MAP_ANONYMOUS | MAP_PRIVATE);
+	fault_hva = pf_test_mmap(test, NULL, PF_TEST_BATCH_SIZE, MAP_ANONYMOUS | MAP_PRIVATE);
+	KUNIT_ASSERT_EQ(test, clear_user((void __user *)batch_hva, half), 0);
+	KUNIT_ASSERT_EQ(test, clear_user((void __user *)fault_hva, half), 0);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_BATCH_SLOT, 0, PF_TEST_BATCH_GPA,
+					       PF_TEST_BATCH_SIZE, batch_hva), 0);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_FAULT_SLOT, 0, PF_TEST_FAULT_GPA,
+					       PF_TEST_BATCH_SIZE, fault_hva), 0);
+
+	steps = vm->vcpu->stat.generic.pre_fault_steps;
+	leaves = hist[fls64(PAGE_SIZE)];
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, PF_TEST_BATCH_GPA, PF_TEST_BATCH_SIZE,
+					       0, &out), 0);
+	pf_test_expect_range(test, &out, PF_TEST_BATCH_GPA + PF_TEST_BATCH_SIZE, 0);
+	KUNIT_EXPECT_EQ(test, hist[fls64(PAGE_SIZE)] - leaves, pages);
+	KUNIT_EXPECT_EQ(test, vm->vcpu->stat.generic.pre_fault_steps - steps,
+			IS_ENABLED(CONFIG_KVM_GENERIC_PRE_FAULT_BATCH) ? 2 : pages);
+
+	pf_test_fault_pages(test, PF_TEST_FAULT_GPA, PF_TEST_BATCH_SIZE);
+	for (off = 0; off < PF_TEST_BATCH_SIZE; off += PAGE_SIZE) {
+		batched = pf_test_lookup(test, PF_TEST_BATCH_GPA + off);
+		faulted = pf_test_lookup(test, PF_TEST_FAULT_GPA + off);
+		KUNIT_EXPECT_TRUE_MSG(test, batched.mapped, "offset 0x%llx", off);
+		KUNIT_EXPECT_TRUE_MSG(test, faulted.mapped, "offset 0x%llx", off);
+		KUNIT_EXPECT_EQ_MSG(test, batched.size, PAGE_SIZE, "offset 0x%llx", off);
+		KUNIT_EXPECT_EQ_MSG(test, faulted.size, PAGE_SIZE, "offset 0x%llx", off);
+		KUNIT_EXPECT_EQ_MSG(test, batched.writable, off < half, "offset 0x%llx", off);
+		KUNIT_EXPECT_EQ_MSG(test, faulted.writable, off < half, "offset 0x%llx", off);
+		KUNIT_EXPECT_EQ_MSG(test, batched.attrs, faulted.attrs, "offset 0x%llx", off);
+		KUNIT_EXPECT_EQ_MSG(test, batched.pfn, pf_test_host_pfn(test, batch_hva + off),
+				    "offset 0x%llx", off);
+		KUNIT_EXPECT_EQ_MSG(test, faulted.pfn, pf_test_host_pfn(test, fault_hva + off),
+				    "offset 0x%llx", off);
+	}
+}
+
 static void pf_test_signal_pending(struct kunit *test)
 {
 	struct kvm_pre_fault_memory out;
@@ -940,6 +1030,7 @@ static struct kunit_case pf_test_cases[] = {
 	KUNIT_CASE(pf_test_hugetlb_slot_end),
 	KUNIT_CASE(pf_test_thp_block),
 	KUNIT_CASE(pf_test_dirty_logging),
+	KUNIT_CASE(pf_test_batch_matches_fault_path),
 	KUNIT_CASE(pf_test_signal_pending),
 	KUNIT_CASE(pf_test_dead_vm),
 	KUNIT_CASE_SLOW(pf_test_concurrent_delete),

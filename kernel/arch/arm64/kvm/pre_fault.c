@@ -6,7 +6,10 @@
  * handed to the normal stage-2 fault path, user_mem_abort(), as a read
  * translation fault, so that hugetlb and THP blocks, MTE tag sanitising,
  * dirty logging, read-only memslots, device memory and poisoned pages are
- * treated exactly as the guest's own fault would be.
+ * treated exactly as the guest's own fault would be.  A run of small pages
+ * of normal memory that the fault path would map one 4 KiB leaf at a time
+ * is mapped in one walk instead (kvm_arch_pre_fault_map_run()), with the
+ * same attributes.
  */
 #include <linux/kvm_host.h>
 #include <linux/kvm_pre_fault.h>
@@ -76,6 +79,76 @@ long kvm_arch_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 	return kvm_pre_fault_progress(range, size);
 }
 
+/* Stops a walk at the first valid leaf, which *arg then gives. */
+static int pre_fault_first_mapped(const struct kvm_pgtable_visit_ctx *ctx,
+				  enum kvm_pgtable_walk_flags visit)
+{
+	u64 *end = ctx->arg;
+
+	if (!kvm_pte_valid(ctx->old))
+		return 0;
+	*end = ctx->addr;
+	return -EEXIST;
+}
+
+unsigned int kvm_arch_pre_fault_run_pages(struct kvm_vcpu *vcpu,
+					  struct kvm_memory_slot *slot,
+					  gpa_t gpa, unsigned int max_pages)
+{
+	struct kvm *kvm = vcpu->kvm;
+	u64 table_end = ALIGN(gpa + 1, kvm_granule_size(KVM_PGTABLE_LAST_LEVEL - 1));
+	u64 end = min(table_end, gpa + ((u64)max_pages << PAGE_SHIFT));
+	struct kvm_pgtable_walker walker = {
+		.cb	= pre_fault_first_mapped,
+		.arg	= &end,
+		.flags	= KVM_PGTABLE_WALK_LEAF | KVM_PGTABLE_WALK_SHARED,
+	};
+
+	/* user_mem_abort() also sanitises the MTE tags of a new page. */
+	if (kvm_has_mte(kvm))
+		return 0;
+
+	read_lock(&kvm->mmu_lock);
+	kvm_pgtable_walk(kvm->arch.mmu.pgt, gpa, end - gpa, &walker);
+	read_unlock(&kvm->mmu_lock);
+	return (end - gpa) >> PAGE_SHIFT;
+}
+
+int kvm_arch_pre_fault_map_run(struct kvm_vcpu *vcpu,
+			       const struct kvm_pre_fault_run *run)
+{
+	struct kvm_mmu_memory_cache *memcache = &vcpu->arch.mmu_page_cache;
+	struct kvm *kvm = vcpu->kvm;
+	struct kvm_s2_mmu *mmu = &kvm->arch.mmu;
+	/*
+	 * What user_mem_abort() gives a read fault on normal memory of the
+	 * canonical stage 2: readable, writable where the host page is,
+	 * executable when the CPU needs no I-cache maintenance for it.
+	 */
+	enum kvm_pgtable_prot prot = KVM_PGTABLE_PROT_R;
+	int r;
+
+	if (run->writable)
+		prot |= KVM_PGTABLE_PROT_W;
+	if (cpus_have_final_cap(ARM64_HAS_CACHE_DIC))
+		prot |= KVM_PGTABLE_PROT_X;
+
+	/* One last-level table: what a single page's fault may allocate. */
+	r = kvm_mmu_topup_memory_cache(memcache, kvm_mmu_cache_min_pages(mmu));
+	if (r)
+		return r;
+
+	read_lock(&kvm->mmu_lock);
+	if (kvm_pre_fault_run_stale(kvm, run))
+		r = -EAGAIN;
+	else
+		r = kvm_pgtable_stage2_map_pages(mmu->pgt, run->gpa, run->nr_pages,
+						 run->pfns, prot, memcache,
+						 KVM_PGTABLE_WALK_SHARED);
+	read_unlock(&kvm->mmu_lock);
+	return r;
+}
+
 bool kvm_arch_pre_fault_supported(struct kvm *kvm)
 {
 	/* The host cannot map into a protected VM's stage 2 (pKVM). */
@@ -100,6 +173,7 @@ int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
 		return 0;
 	map->writable = kvm_pgtable_stage2_pte_prot(pte) & KVM_PGTABLE_PROT_W;
 	map->pfn = kvm_pte_to_pfn(pte) + ((gpa & (map->size - 1)) >> PAGE_SHIFT);
+	map->attrs = pte & ~kvm_phys_to_pte(kvm_pte_to_phys(pte));
 	return 0;
 }
 #endif

@@ -6,7 +6,9 @@
  * through kvm_riscv_gstage_map(), the function that serves the guest's own
  * g-stage page faults, so that hugetlb and THP blocks, dirty logging,
  * read-only memslots, PFNMAP memory and poisoned pages are handled exactly
- * as they are for the guest.
+ * as they are for the guest.  A run of small pages it would map one 4 KiB
+ * leaf at a time is mapped under one mmu_lock section, with one walk and
+ * one fence (kvm_arch_pre_fault_map_run()).
  */
 #include <linux/kvm_host.h>
 #include <linux/kvm_pre_fault.h>
@@ -48,6 +50,40 @@ long kvm_arch_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 	return kvm_pre_fault_progress(range, size);
 }
 
+unsigned int kvm_arch_pre_fault_run_pages(struct kvm_vcpu *vcpu,
+					  struct kvm_memory_slot *slot,
+					  gpa_t gpa, unsigned int max_pages)
+{
+	struct kvm *kvm = vcpu->kvm;
+	unsigned int nr;
+
+	spin_lock(&kvm->mmu_lock);
+	nr = kvm_riscv_gstage_unmapped_pages(kvm, gpa, max_pages);
+	spin_unlock(&kvm->mmu_lock);
+	return nr;
+}
+
+int kvm_arch_pre_fault_map_run(struct kvm_vcpu *vcpu,
+			       const struct kvm_pre_fault_run *run)
+{
+	struct kvm *kvm = vcpu->kvm;
+	int r;
+
+	r = kvm_riscv_gstage_topup(vcpu);
+	if (r)
+		return r;
+
+	spin_lock(&kvm->mmu_lock);
+	if (kvm_pre_fault_run_stale(kvm, run))
+		r = -EAGAIN;
+	else
+		r = kvm_riscv_gstage_map_pages(kvm, &vcpu->arch.mmu_page_cache,
+					       run->gpa, run->pfns, run->nr_pages,
+					       run->writable);
+	spin_unlock(&kvm->mmu_lock);
+	return r;
+}
+
 bool kvm_arch_pre_fault_supported(struct kvm *kvm)
 {
 	return true;
@@ -72,6 +108,7 @@ int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
 	map->size = size;
 	map->writable = pte_val(pte) & _PAGE_WRITE;
 	map->pfn = pte_pfn(pte) + ((gpa & (size - 1)) >> PAGE_SHIFT);
+	map->attrs = pte_val(pte) & ~_PAGE_PFN_MASK;
 	return 0;
 }
 #endif

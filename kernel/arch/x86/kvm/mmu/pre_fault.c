@@ -61,6 +61,7 @@ int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
 	map->size = KVM_HPAGE_SIZE(leaf);
 	map->pfn = spte_to_pfn(sptes[leaf]) +
 		   ((gpa & (map->size - 1)) >> PAGE_SHIFT);
+	map->attrs = sptes[leaf] & ~SPTE_BASE_ADDR_MASK;
 	return 0;
 }
 #endif
