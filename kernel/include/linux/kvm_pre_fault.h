@@ -9,6 +9,7 @@
 #define __LINUX_KVM_PRE_FAULT_H
 
 #include <linux/align.h>
+#include <linux/bitmap.h>
 #include <linux/kvm.h>
 #include <linux/kvm_types.h>
 #include <linux/minmax.h>
@@ -130,8 +131,8 @@ static inline u64 kvm_pre_fault_progress(const struct kvm_pre_fault_memory *rang
  * @slot: the memslot that holds every page of the run
  * @gpa: the guest-physical address of the first page
  * @nr_pages: pages in the run, between 1 and %KVM_PRE_FAULT_RUN_PAGES
- * @writable: whether the fault path maps every page of the run writable
- *	(the host maps them writable); otherwise every page is read-only
+ * @writable: bit i set when the fault path maps page i writable (the host
+ *	maps it writable), clear when it maps it read-only
  * @mmu_seq: kvm->mmu_invalidate_seq, read before the host pages were
  *	looked up; kvm_pre_fault_run_stale() compares it under mmu_lock
  * @pfns: the host page frame of each page, pinned until the step ends
@@ -145,7 +146,7 @@ struct kvm_pre_fault_run {
 	struct kvm_memory_slot *slot;
 	gpa_t gpa;
 	unsigned int nr_pages;
-	bool writable;
+	DECLARE_BITMAP(writable, KVM_PRE_FAULT_RUN_PAGES);
 	unsigned long mmu_seq;
 	kvm_pfn_t pfns[KVM_PRE_FAULT_RUN_PAGES];
 	struct page *pages[KVM_PRE_FAULT_RUN_PAGES];
@@ -185,7 +186,8 @@ unsigned int kvm_arch_pre_fault_run_pages(struct kvm_vcpu *vcpu,
  * mmu_lock, taken once, and after kvm_pre_fault_run_stale() said the run
  * is current: install a %PAGE_SIZE leaf for each page of @run with the
  * attributes the arch's fault path gives a read fault on that page
- * (writable when @run->writable), walking once to the last-level table,
+ * (writable where @run->writable says), walking to the last-level table
+ * once, or once per stretch of pages of the same permissions,
  * and leave any entry that is valid by then as it is.  Invalidate what the
  * arch's TLBs may hold for the run once, not per page.
  *

@@ -114,14 +114,30 @@ static void kvm_pre_fault_put_pages(struct page **pages, unsigned int nr)
 }
 
 /*
+ * After faulting *@page in for read at @hva: whether the fault path would
+ * map it writable, i.e. whether the host maps it writable now.  The zero
+ * page never is, a write replaces it.  The writable page (a copy-on-write
+ * in between may have changed it) then replaces *@page.
+ */
+static bool kvm_pre_fault_now_writable(unsigned long hva, struct page **page)
+{
+	struct page *wpage;
+
+	if (is_zero_page(*page) || !get_user_page_fast_only(hva, FOLL_WRITE, &wpage))
+		return false;
+	put_page(*page);
+	*page = wpage;
+	return true;
+}
+
+/*
  * Pin the host pages of @run->nr_pages pages from @hva as the fault path
  * looks up each one for a read fault: a page present and writable is
  * mapped writable; any other page is faulted in for read (the shared zero
  * page for untouched anonymous memory) and is writable only if the host
- * maps it writable once faulted in.  The first page decides the run's
- * writability, and the run ends before the first page that differs or is
- * not a small page.  Errors (poison, a signal during a userfaultfd wait)
- * end the run too: the per-page path reports them for that page.
+ * maps it writable once faulted in.  The run ends before the first page
+ * that is not a small page, or that cannot be faulted in (poison, a
+ * signal during a userfaultfd wait): the per-page path deals with it.
  *
  * Return: the pages pinned, 0 when the first page is not for a batch.
  */
@@ -129,53 +145,42 @@ static unsigned int kvm_pre_fault_pin_run(struct kvm_pre_fault_run *run,
 					  unsigned long hva)
 {
 	const unsigned int gup_read = FOLL_HWPOISON | FOLL_INTERRUPTIBLE;
-	unsigned int nr = run->nr_pages, i;
-	struct page *wpage;
+	unsigned int nr = run->nr_pages, fast, i;
 	long r;
 
 	/* The first page alone: a THP would waste a whole run's pins. */
-	run->writable = get_user_page_fast_only(hva, FOLL_WRITE, run->pages);
-	if (!run->writable) {
-		if (get_user_pages_unlocked(hva, 1, run->pages, gup_read) != 1)
-			return 0;
-		/*
-		 * Writable once faulted in: the fault path maps it so.  The
-		 * zero page never is: a write replaces it.
-		 */
-		if (!is_zero_page(run->pages[0]) &&
-		    get_user_page_fast_only(hva, FOLL_WRITE, &wpage)) {
-			put_page(run->pages[0]);
-			run->pages[0] = wpage;
-			run->writable = true;
-		}
-	}
+	fast = get_user_page_fast_only(hva, FOLL_WRITE, run->pages);
+	if (!fast && get_user_pages_unlocked(hva, 1, run->pages, gup_read) != 1)
+		return 0;
 	if (!kvm_pre_fault_small_page(run->pages[0])) {
 		put_page(run->pages[0]);
 		return 0;
 	}
 
-	if (nr == 1)
-		r = 0;
-	else if (run->writable)
-		r = get_user_pages_fast_only(hva + PAGE_SIZE, nr - 1, FOLL_WRITE,
-					     run->pages + 1);
-	else
-		r = get_user_pages_unlocked(hva + PAGE_SIZE, nr - 1,
-					    run->pages + 1, gup_read);
-	nr = 1 + max(r, 0L);
+	/*
+	 * Pages present and writable in one lockless pass, then the rest
+	 * faulted in for read, in one pass too, and checked one by one.
+	 */
+	if (fast && nr > 1)
+		fast += max(get_user_pages_fast_only(hva + PAGE_SIZE, nr - 1,
+						     FOLL_WRITE, run->pages + 1), 0);
+	if (fast < nr && nr > 1) {
+		i = max(fast, 1U);
+		r = get_user_pages_unlocked(hva + i * PAGE_SIZE, nr - i,
+					    run->pages + i, gup_read);
+		nr = i + max(r, 0L);
+	}
 
-	for (i = 1; i < nr; i++) {
+	bitmap_zero(run->writable, KVM_PRE_FAULT_RUN_PAGES);
+	for (i = 0; i < nr; i++) {
 		if (!kvm_pre_fault_small_page(run->pages[i]))
 			break;
-		if (!run->writable && !is_zero_page(run->pages[i]) &&
-		    get_user_page_fast_only(hva + i * PAGE_SIZE, FOLL_WRITE, &wpage)) {
-			put_page(wpage);
-			break;
-		}
+		if (i < fast || kvm_pre_fault_now_writable(hva + i * PAGE_SIZE,
+							   &run->pages[i]))
+			__set_bit(i, run->writable);
+		run->pfns[i] = page_to_pfn(run->pages[i]);
 	}
 	kvm_pre_fault_put_pages(run->pages + i, nr - i);
-	for (nr = 0; nr < i; nr++)
-		run->pfns[nr] = page_to_pfn(run->pages[nr]);
 	return i;
 }
 
@@ -238,7 +243,7 @@ static long kvm_pre_fault_batch(struct kvm_vcpu *vcpu,
 	r = kvm_arch_pre_fault_map_run(vcpu, run);
 
 	for (i = 0; i < run->nr_pages; i++) {
-		if (!r && run->writable)
+		if (!r && test_bit(i, run->writable))
 			kvm_release_page_dirty(run->pages[i]);
 		else
 			kvm_release_page_clean(run->pages[i]);

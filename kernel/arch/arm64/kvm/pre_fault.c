@@ -126,10 +126,10 @@ int kvm_arch_pre_fault_map_run(struct kvm_vcpu *vcpu,
 	 * executable when the CPU needs no I-cache maintenance for it.
 	 */
 	enum kvm_pgtable_prot prot = KVM_PGTABLE_PROT_R;
+	unsigned int i, end;
+	bool writable;
 	int r;
 
-	if (run->writable)
-		prot |= KVM_PGTABLE_PROT_W;
 	if (cpus_have_final_cap(ARM64_HAS_CACHE_DIC))
 		prot |= KVM_PGTABLE_PROT_X;
 
@@ -141,10 +141,16 @@ int kvm_arch_pre_fault_map_run(struct kvm_vcpu *vcpu,
 	read_lock(&kvm->mmu_lock);
 	if (kvm_pre_fault_run_stale(kvm, run))
 		r = -EAGAIN;
-	else
-		r = kvm_pgtable_stage2_map_pages(mmu->pgt, run->gpa, run->nr_pages,
-						 run->pfns, prot, memcache,
-						 KVM_PGTABLE_WALK_SHARED);
+	/* A walk per stretch of pages with the same permissions. */
+	for (i = 0; !r && i < run->nr_pages; i = end) {
+		writable = test_bit(i, run->writable);
+		end = writable ? find_next_zero_bit(run->writable, run->nr_pages, i) :
+				 find_next_bit(run->writable, run->nr_pages, i);
+		r = kvm_pgtable_stage2_map_pages(mmu->pgt, run->gpa + i * PAGE_SIZE,
+						 end - i, run->pfns + i,
+						 writable ? prot | KVM_PGTABLE_PROT_W : prot,
+						 memcache, KVM_PGTABLE_WALK_SHARED);
+	}
 	read_unlock(&kvm->mmu_lock);
 	return r;
 }
