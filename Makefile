@@ -41,7 +41,7 @@ bench: prepare
 	@scripts/bench.sh $(or $(ARCH),all)
 
 profile: prepare
-	@scripts/profile.sh $(or $(ARCH),all)
+	@scripts/bench.sh --profile $(or $(ARCH),all)
 
 clean:
 	rm -rf build/x86_64* build/arm64* build/riscv64* build/logs build/bench

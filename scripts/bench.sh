@@ -1,18 +1,26 @@
 #!/bin/sh
-# bench.sh [ARCH...|all]: for each arch (default: all), build what is
-# missing, boot once running "kvm-prefault bench" in the guest, and collect
-# under build/bench/: ARCH.txt (the tables as printed), first-touch.csv and
-# thp-slot.csv (every arch, one row per case) and bench.png (the plot).
-# x86_64 runs KVM's upstream TDP backend: it is the reference.
-# Exits 1 when a run failed or the populate-write check failed on an arch.
+# bench.sh [--profile] [ARCH...|all]: for each arch (default: all), build
+# what is missing and boot once running "kvm-prefault bench" in the guest;
+# collect under build/bench/: ARCH.txt (the tables as printed),
+# first-touch.csv, per-page.csv and thp-slot.csv (every arch, one row per
+# case) and bench.png (the plot).  x86_64 runs KVM's upstream TDP backend:
+# it is the reference.  Exits 1 when a run failed or a bench check failed.
+# With --profile the guest runs "kvm-prefault profile" instead, and its
+# tables (time per kernel function of a guest fault and of pre-faults)
+# go to build/bench/profile-ARCH.txt.
 set -eu
 . "$(dirname "$0")/lib.sh"
 
+cmd=bench
+if [ "${1:-}" = --profile ]; then
+	cmd=profile
+	shift
+fi
 arches=${*:-$ALL_ARCHES}
 [ "$arches" = all ] && arches=$ALL_ARCHES
 bench=$top/build/bench
 mkdir -p "$bench"
-rm -f "$bench"/*.csv "$bench"/*.txt "$bench"/bench.png
+[ $cmd = profile ] || rm -f "$bench"/*.csv "$bench"/[!p]*.txt "$bench"/bench.png
 rc=0
 
 # csv_block NAME LOG: the CSV that kvm-prefault printed between its markers.
@@ -22,23 +30,26 @@ csv_block() {
 
 for a in $arches; do
 	arch_load "$a"
-	if ! "$top/scripts/build.sh" "$a" >&2 || ! "$top/scripts/boot.sh" "$a" bench >&2; then
+	if ! "$top/scripts/build.sh" "$a" >&2 || ! "$top/scripts/boot.sh" "$a" $cmd >&2; then
 		rc=1
 		continue
 	fi
-	log=$logs/$name-bench.log
+	log=$logs/$name-$cmd.log
+	txt=$bench/$a.txt
+	[ $cmd = bench ] || txt=$bench/profile-$a.txt
 	# The tables only, without the kernel's console lines or the CSV.
-	sed -n 's/\r$//; /^kvm-prefault bench/,/^-- csv/p' "$log" | grep -v -e '^\[' -e '^-- csv' \
-		> "$bench/$a.txt" || true
+	sed -n "s/\r$//; /^kvm-prefault $cmd/,/^\(-- csv\|kvmpf: done\)/p" "$log" |
+		grep -v -e '^\[' -e '^-- csv' -e '^kvmpf:' > "$txt" || true
 	echo
 	label=$a
 	[ "$a" != x86_64 ] || label="$a (KVM's upstream TDP backend: the reference)"
 	echo "== $label =="
-	cat "$bench/$a.txt"
-	if ! grep -q "^kvmpf: done: kvm-prefault bench exited with 0" "$log"; then
-		echo "($a: kvm-prefault bench failed; see build/logs/$name-bench.log)"
+	cat "$txt"
+	if ! grep -q "^kvmpf: done: kvm-prefault $cmd exited with 0" "$log"; then
+		echo "($a: kvm-prefault $cmd failed; see build/logs/$name-$cmd.log)"
 		rc=1
 	fi
+	[ $cmd = bench ] || continue
 	for block in first-touch per-page thp-slot; do
 		out=$bench/$block.csv
 		csv_block "$block" "$log" > "$bench/.$block"
@@ -50,7 +61,7 @@ for a in $arches; do
 	done
 done
 
-if [ -s "$bench/first-touch.csv" ]; then
+if [ -s "$bench/first-touch.csv" ] && [ $cmd = bench ]; then
 	"$top/scripts/bench_plot.py" "$bench" || rc=1
 fi
 echo
