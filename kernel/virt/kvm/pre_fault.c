@@ -107,6 +107,24 @@ static bool kvm_pre_fault_small_page(struct page *page)
 	return !folio_test_large(page_folio(page)) && !is_zone_device_page(page);
 }
 
+/*
+ * Whether the host maps @hva with a page that is not for a batch, looked
+ * at without pinning it or taking a lock: memory backed by THP or hugetlb,
+ * whose blocks the per-page path maps, is then sent there before the run
+ * costs anything else.  An absent page tells nothing yet.
+ */
+static bool kvm_pre_fault_host_page_large(unsigned long hva)
+{
+	struct page *page;
+	bool large;
+
+	if (!get_user_page_fast_only(hva, 0, &page))
+		return false;
+	large = !kvm_pre_fault_small_page(page);
+	put_page(page);
+	return large;
+}
+
 static void kvm_pre_fault_put_pages(struct page **pages, unsigned int nr)
 {
 	while (nr)
@@ -213,13 +231,15 @@ static long kvm_pre_fault_batch(struct kvm_vcpu *vcpu,
 	if (!run || kvm_slot_dirty_track_enabled(slot) ||
 	    (slot->flags & KVM_MEM_READONLY))
 		return 0;
+	hva = gfn_to_hva_memslot(slot, gfn);
+	if (kvm_pre_fault_host_page_large(hva))
+		return 0;
 	max = min3(range->size >> PAGE_SHIFT, slot->base_gfn + slot->npages - gfn,
 		   (u64)KVM_PRE_FAULT_RUN_PAGES);
 	run->nr_pages = kvm_arch_pre_fault_run_pages(vcpu, slot, range->gpa, max);
 	if (!run->nr_pages)
 		return 0;
 
-	hva = gfn_to_hva_memslot(slot, gfn);
 	mmap_read_lock(current->mm);
 	vma = vma_lookup(current->mm, hva);
 	if (!vma || is_vm_hugetlb_page(vma) || (vma->vm_flags & (VM_IO | VM_PFNMAP))) {
