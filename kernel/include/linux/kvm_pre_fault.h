@@ -193,7 +193,8 @@ unsigned int kvm_arch_pre_fault_run_pages(struct kvm_vcpu *vcpu,
  *
  * Return: 0 when every page of @run is mapped; -EAGAIN when the run is
  * stale or the walk met a mapping the batch does not replace (a block),
- * -ENOMEM.  The generic code then maps @run->gpa through
+ * -ENOMEM; after an error no page of @run may have been mapped (the pages
+ * are then released clean).  The generic code then maps @run->gpa through
  * kvm_arch_vcpu_pre_fault_memory(), which reports or retries as usual.
  */
 int kvm_arch_pre_fault_map_run(struct kvm_vcpu *vcpu,

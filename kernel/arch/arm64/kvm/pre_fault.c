@@ -141,7 +141,11 @@ int kvm_arch_pre_fault_map_run(struct kvm_vcpu *vcpu,
 	read_lock(&kvm->mmu_lock);
 	if (kvm_pre_fault_run_stale(kvm, run))
 		r = -EAGAIN;
-	/* A walk per stretch of pages with the same permissions. */
+	/*
+	 * A walk per stretch of pages with the same permissions.  The first
+	 * walk allocates the one last-level table they share before it writes
+	 * a leaf, so an -ENOMEM leaves nothing mapped.
+	 */
 	for (i = 0; !r && i < run->nr_pages; i = end) {
 		writable = test_bit(i, run->writable);
 		end = writable ? find_next_zero_bit(run->writable, run->nr_pages, i) :
