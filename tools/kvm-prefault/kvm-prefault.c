@@ -32,6 +32,7 @@
 
 #include "kvmprefault.h"
 #include "vm.h"
+#include "watchdog.h"
 
 #define EXIT_FAILED	1
 #define EXIT_USAGE	2
@@ -786,7 +787,6 @@ static int cmd_bench(const struct options *o)
 
 /* ---- profile --------------------------------------------------------- */
 
-#define TRACEFS		"/sys/kernel/tracing"
 #define PROFILE_MAX	64
 
 /*
@@ -816,21 +816,6 @@ static const char *const profile_functions[] = {
 	"__kvm_faultin_pfn", "kvm_faultin_pfn", "kvm_tdp_mmu_walk_lockless_begin",
 	"npf_interception", "svm_handle_exit",
 };
-
-static int tracefs_write(const char *file, const char *text, int append)
-{
-	char path[128];
-	int fd, r = 0;
-
-	snprintf(path, sizeof(path), TRACEFS "/%s", file);
-	fd = open(path, O_WRONLY | (append ? O_APPEND : O_TRUNC));
-	if (fd < 0)
-		return -errno;
-	if (write(fd, text, strlen(text)) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
 
 /* Starting the profiler clears what it recorded before. */
 static int profile_enable(int on)

@@ -172,13 +172,15 @@ static void watchdog_print_file(const char *path, const char *prefix)
 	fclose(f);
 }
 
-#define WATCHDOG_TRACE		"/sys/kernel/tracing/"
 #define WATCHDOG_TRACE_LINES	40
 
-static int watchdog_write(const char *path, const char *text)
+int tracefs_write(const char *file, const char *text, int append)
 {
-	int fd = open(path, O_WRONLY | O_TRUNC), r;
+	char path[128];
+	int fd, r;
 
+	snprintf(path, sizeof(path), TRACEFS "/%s", file);
+	fd = open(path, O_WRONLY | (append ? O_APPEND : O_TRUNC));
 	if (fd < 0)
 		return -errno;
 	r = write(fd, text, strlen(text)) == (ssize_t)strlen(text) ? 0 : -errno;
@@ -201,16 +203,16 @@ static void watchdog_trace_kvm(void)
 	FILE *f;
 	int r;
 
-	r = watchdog_write(WATCHDOG_TRACE "trace", "");
+	r = tracefs_write("trace", "", 0);
 	if (!r)
-		r = watchdog_write(WATCHDOG_TRACE "events/kvm/enable", "1");
+		r = tracefs_write("events/kvm/enable", "1", 0);
 	if (r) {
 		fprintf(watchdog_out, "# watchdog: no KVM trace: %s\n", strerror(-r));
 		return;
 	}
 	usleep(100000);
-	watchdog_write(WATCHDOG_TRACE "events/kvm/enable", "0");
-	f = fopen(WATCHDOG_TRACE "trace", "r");
+	tracefs_write("events/kvm/enable", "0", 0);
+	f = fopen(TRACEFS "/trace", "r");
 	if (!f) {
 		fprintf(watchdog_out, "# watchdog: no KVM trace: %s\n", strerror(errno));
 		return;

@@ -16,6 +16,14 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#define TRACEFS	"/sys/kernel/tracing"
+
+/*
+ * Write @text to the tracefs file @file (a path under TRACEFS), replacing
+ * what it holds or, with @append, adding to it: 0 or -errno.
+ */
+int tracefs_write(const char *file, const char *text, int append);
+
 /* Seconds an ioctl may take before the watchdog fires. */
 #define WATCHDOG_LIMIT_S	30
 

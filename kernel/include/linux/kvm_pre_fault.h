@@ -128,7 +128,6 @@ static inline u64 kvm_pre_fault_progress(const struct kvm_pre_fault_memory *rang
 
 /**
  * struct kvm_pre_fault_run - consecutive pages mapped by one batched step
- * @slot: the memslot that holds every page of the run
  * @gpa: the guest-physical address of the first page
  * @nr_pages: pages in the run, between 1 and %KVM_PRE_FAULT_RUN_PAGES
  * @writable: bit i set when the fault path maps page i writable (the host
@@ -143,7 +142,6 @@ static inline u64 kvm_pre_fault_progress(const struct kvm_pre_fault_memory *rang
  * the arch only writes the leaf entries.
  */
 struct kvm_pre_fault_run {
-	struct kvm_memory_slot *slot;
 	gpa_t gpa;
 	unsigned int nr_pages;
 	DECLARE_BITMAP(writable, KVM_PRE_FAULT_RUN_PAGES);

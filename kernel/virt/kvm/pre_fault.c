@@ -258,7 +258,6 @@ static long kvm_pre_fault_batch(struct kvm_vcpu *vcpu,
 	run->nr_pages = kvm_pre_fault_pin_run(run, hva);
 	if (!run->nr_pages)
 		return 0;
-	run->slot = slot;
 	run->gpa = range->gpa;
 	r = kvm_arch_pre_fault_map_run(vcpu, run);
 
