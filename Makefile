@@ -44,7 +44,7 @@ profile: prepare
 	@scripts/bench.sh --profile $(or $(ARCH),all)
 
 clean:
-	rm -rf build/x86_64* build/arm64* build/riscv64* build/logs build/bench
+	rm -rf build/x86_64* build/arm64* build/riscv64* build/ppc64le* build/logs build/bench
 
 distclean:
 	rm -rf build

@@ -97,6 +97,13 @@ static const struct vm_type arch_vm_types[] = {
 	{ "ipa_32", KVM_VM_TYPE_ARM_IPA_SIZE(32) },
 	{ "ipa_max", 0 },	/* filled from KVM_CAP_ARM_VM_IPA_SIZE */
 };
+#elif defined(__powerpc64__)
+/* Default (KVM-HV when it is loaded), HV and PR asked for by name. */
+static const struct vm_type arch_vm_types[] = {
+	{ "default", 0 },
+	{ "hv", KVM_VM_PPC_HV },
+	{ "pr", KVM_VM_PPC_PR },
+};
 #else
 static const struct vm_type arch_vm_types[] = {
 	{ "default", 0 },
@@ -378,7 +385,7 @@ static int touch_once(const struct touch_case *c, struct sample *s,
 			steps_delta(&s->steps, &before);
 	}
 	if (!r) {
-		exits = vm_vcpu_stat(&vm, 0, "exits");
+		exits = vm_vcpu_exits(&vm, 0);
 		if (c->profile == PHASE_TOUCH)
 			r = profile_enable(1);
 		t0 = now();
@@ -388,7 +395,7 @@ static int touch_once(const struct touch_case *c, struct sample *s,
 		s->touch_s = now() - t0;
 		if (c->profile == PHASE_TOUCH)
 			profile_enable(0);
-		s->exits = vm_vcpu_stat(&vm, 0, "exits") - exits;
+		s->exits = vm_vcpu_exits(&vm, 0) - exits;
 		s->data_ok = !c->fill || c->touch != TOUCH_READ || got == expect;
 		if (!r && exits < 0)
 			r = vm_fail(&vm, -ENOENT, "no vCPU statistic \"exits\"");
@@ -815,6 +822,10 @@ static const char *const profile_functions[] = {
 	"kvm_mmu_page_fault", "kvm_tdp_page_fault", "kvm_tdp_mmu_map",
 	"__kvm_faultin_pfn", "kvm_faultin_pfn", "kvm_tdp_mmu_walk_lockless_begin",
 	"npf_interception", "svm_handle_exit",
+	/* powerpc (KVM-HV radix) */
+	"kvmppc_book3s_radix_page_fault", "kvmppc_book3s_instantiate_page",
+	"kvmppc_create_pte", "kvmhv_pre_fault_memory", "kvmppc_hv_emulate_mmio",
+	"kvmppc_handle_exit_hv", "kvmhv_run_single_vcpu",
 };
 
 /* Starting the profiler clears what it recorded before. */

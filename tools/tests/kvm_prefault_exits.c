@@ -62,9 +62,9 @@ static int64_t guest_read_exits(struct ktap *t, int prefault, enum backing backi
 			  (unsigned long long)(SLOT_SIZE >> 20),
 			  (unsigned long long)res.calls);
 	}
-	before = vm_vcpu_stat(&vm, 0, "exits");
+	before = vm_vcpu_exits(&vm, 0);
 	r = vm_run_guest(&vm, 0, VM_DATA_GPA, SLOT_SIZE, page, VM_GUEST_READ, &got);
-	after = vm_vcpu_stat(&vm, 0, "exits");
+	after = vm_vcpu_exits(&vm, 0);
 	if (!ktap_result(t, r == 0 && got == expect && before >= 0,
 			 backing == THP ? "guest_data_thp" :
 			 prefault ? "guest_data_after_prefault" : "guest_data_without_prefault"))

@@ -458,11 +458,11 @@ static void *guest_thread(void *arg)
 	(void)arg;
 	while (!atomic_load(&stop)) {
 		pthread_mutex_lock(&s->lock);
-		exits = vm_vcpu_stat(&vm, GUEST_CPU, "exits");
+		exits = vm_vcpu_exits(&vm, GUEST_CPU);
 		t0 = now_s();
 		bad = guest_check_slot(GUEST_CPU, STABLE_SLOT);
 		took = now_s() - t0;
-		exits = vm_vcpu_stat(&vm, GUEST_CPU, "exits") - exits;
+		exits = vm_vcpu_exits(&vm, GUEST_CPU) - exits;
 		pthread_mutex_unlock(&s->lock);
 		if (bad) {
 			storm_guest_bad = bad;
@@ -652,6 +652,33 @@ static void *prefault_thread(void *arg)
 }
 
 /* One pre-fault of [gpa, gpa + size) on vCPU 0 with no concurrency. */
+/*
+ * Host events that take pages out of the VM's second stage behind the
+ * VMM's back (migration by compaction, THP collapse and split, reclaim):
+ * their total in /proc/vmstat, or -1 when it cannot be read.
+ */
+static int64_t host_invalidations(void)
+{
+	static const char *const names[] = {
+		"pgmigrate_success", "thp_collapse_alloc", "thp_split_pmd",
+		"pgsteal_kswapd", "pgsteal_direct", "pgsteal_khugepaged",
+	};
+	char name[64];
+	long long value;
+	int64_t total = 0;
+	size_t i;
+	FILE *f = fopen("/proc/vmstat", "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %lld", name, &value) == 2)
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (!strcmp(name, names[i]))
+				total += value;
+	fclose(f);
+	return total;
+}
+
 static int prefault_once(uint64_t gpa, uint64_t size, struct kvm_pre_fault_memory *out)
 {
 	*out = (struct kvm_pre_fault_memory){ .gpa = gpa, .size = size };
@@ -1024,18 +1051,37 @@ int main(int argc, char **argv)
 	}
 	ktap_result(&t, ok, case_names[C_FINAL_PREFAULT]);
 	for (ok = true, i = 0; i < NR_CPUS; i++) {
-		int64_t before = vm_vcpu_stat(&vm, i, "exits");
+		int64_t max_exits = NR_SLOTS * SLOT_PAGES / 100, host, before;
+		int tries;
 
-		checked = 0;
-		bad = guest_check(i, &checked);
-		exits[i] = vm_vcpu_stat(&vm, i, "exits") - before;
-		if (emulator_fault[0])
-			return storm_void(&t);
-		ok = ok && bad == 0 && before >= 0 &&
-		     exits[i] <= (int64_t)(NR_SLOTS * SLOT_PAGES / 100);
-		ktap_diag("after the final pre-fault, vCPU %d read %llu pages with %lld exits (at most %llu)",
-			  i, (unsigned long long)checked, (long long)exits[i],
-			  (unsigned long long)(NR_SLOTS * SLOT_PAGES / 100));
+		/*
+		 * The host may move or drop pages during the read (compaction
+		 * after the storm's allocations, say): the guest then faults
+		 * on them as it should.  Such a read is reported and done
+		 * again after another pre-fault, once; a read with too many
+		 * exits and no such host event fails.
+		 */
+		for (tries = 0; tries < 2; tries++) {
+			host = host_invalidations();
+			before = vm_vcpu_exits(&vm, i);
+			checked = 0;
+			bad = guest_check(i, &checked);
+			exits[i] = vm_vcpu_exits(&vm, i) - before;
+			host = host < 0 ? -1 : host_invalidations() - host;
+			if (emulator_fault[0])
+				return storm_void(&t);
+			ktap_diag("after the final pre-fault, vCPU %d read %llu pages with %lld exits (at most %lld), %lld host page moves or drops meanwhile",
+				  i, (unsigned long long)checked, (long long)exits[i],
+				  (long long)max_exits, (long long)host);
+			if (exits[i] <= max_exits || host <= 0 || bad)
+				break;
+			for (k = 0; k < NR_SLOTS; k++) {
+				struct kvm_pre_fault_memory out;
+
+				prefault_once(slots[k].home, SLOT_SIZE, &out);
+			}
+		}
+		ok = ok && bad == 0 && before >= 0 && exits[i] <= max_exits;
 	}
 	ktap_result(&t, print_violations() && ok,
 		    case_names[C_FINAL_EXITS]);

@@ -89,6 +89,19 @@ int vm_run_guest(struct vm *vm, int cpu, uint64_t gpa, uint64_t len,
 
 /* Value of vCPU @cpu's statistic @name (e.g. "exits"), or -1 when absent. */
 int64_t vm_vcpu_stat(struct vm *vm, int cpu, const char *name);
+
+/* The vCPU statistic that counts every exit to the host. */
+#if defined(__powerpc64__)
+#define VM_EXITS_STAT	"sum_exits"
+#else
+#define VM_EXITS_STAT	"exits"
+#endif
+
+/* Exits of vCPU @cpu so far (VM_EXITS_STAT), or -1 when absent. */
+static inline int64_t vm_vcpu_exits(struct vm *vm, int cpu)
+{
+	return vm_vcpu_stat(vm, cpu, VM_EXITS_STAT);
+}
 /*
  * Up to @n elements of vCPU @cpu's statistic @name (a histogram, say) into
  * @data, zero-filled beyond the statistic's size: how many were read, or

@@ -57,8 +57,11 @@ long kvm_arch_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
  * @kvm: the VM, or NULL for what /dev/kvm reports (the default VM type)
  *
  * Answers KVM_CAP_PRE_FAULT_MEMORY on /dev/kvm and on each VM fd, and gates
- * the ioctl (-EOPNOTSUPP).  The answer for a VM may change once, from false
- * to true (e.g. when a confidential VM's launch is finalised).
+ * the ioctl (-EOPNOTSUPP).  The answer for a VM may change: from false to
+ * true when a confidential VM's launch is finalised (x86 SEV-SNP), and
+ * either way when the VM's MMU mode is switched (powerpc radix and HPT).
+ * It is only a gate: a backend whose VM can change under it checks again
+ * in kvm_arch_vcpu_pre_fault_memory(), under the arch's own rules.
  *
  * Return: true when KVM_PRE_FAULT_MEMORY can serve @kvm.
  */

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * POWER KVM-HV radix backend of KVM_PRE_FAULT_MEMORY (linux/kvm_pre_fault.h).
+ *
+ * A pre-fault is the guest's first read of a page, minus the exit: it goes
+ * through kvmppc_book3s_instantiate_page(), the function that serves a
+ * radix guest's partition-scoped page faults, so that hugetlb and THP
+ * blocks, dirty logging, read-only memslots and PFNMAP memory are handled
+ * exactly as they are for the guest.  Only HV guests that translate with
+ * radix have a second stage to populate: an HPT guest's hashed page table
+ * is filled by the guest itself (H_ENTER), and PR KVM has no hypervisor
+ * tables at all; book3s.c reports those VMs as not supported.
+ *
+ * This file is part of kvm-hv; the kvm_arch_pre_fault_*() entry points
+ * in book3s.c reach it through struct kvmppc_ops.
+ */
+#include <linux/kvm_host.h>
+#include <linux/kvm_pre_fault.h>
+
+#include <asm/kvm_book3s.h>
+#include <asm/kvm_ppc.h>
+
+/*
+ * Size of the partition-scoped leaf that maps @gpa, or 0.  A leaf whose
+ * reference bit aging cleared is made referenced, as the guest's own
+ * access would (through a DSISR_SET_RC fault where the MMU does not set
+ * it itself).
+ */
+static unsigned long kvmhv_pre_fault_mapped(struct kvm *kvm, unsigned long gpa)
+{
+	unsigned long size = 0;
+	unsigned int shift;
+	pte_t *ptep;
+
+	spin_lock(&kvm->mmu_lock);
+	ptep = find_kvm_secondary_pte(kvm, gpa, &shift);
+	if (ptep && pte_present(*ptep)) {
+		size = shift ? 1UL << shift : PAGE_SIZE;
+		if (!pte_young(*ptep))
+			kvmppc_hv_handle_set_rc(kvm, false, false, gpa,
+						kvm->arch.lpid);
+	}
+	spin_unlock(&kvm->mmu_lock);
+	return size;
+}
+
+/**
+ * kvmhv_pre_fault_memory() - kvm_arch_vcpu_pre_fault_memory() for KVM-HV
+ * @vcpu: the pre-faulting vCPU
+ * @range: the rest of the range, @range->gpa inside @slot
+ * @slot: the memslot of @range->gpa
+ *
+ * Return: as kvm_arch_vcpu_pre_fault_memory(); -EOPNOTSUPP once the VM
+ * translates with a hashed page table or became a secure VM.
+ */
+long kvmhv_pre_fault_memory(struct kvm_vcpu *vcpu,
+			    struct kvm_pre_fault_memory *range,
+			    struct kvm_memory_slot *slot)
+{
+	bool kvm_ro = slot->flags & KVM_MEM_READONLY;
+	struct kvm *kvm = vcpu->kvm;
+	unsigned long size;
+	long r;
+
+	/*
+	 * Count as a running vCPU, as KVM_RUN does: a switch of the VM's
+	 * MMU mode (KVM_PPC_CONFIGURE_V3_MMU) clears mmu_ready and then
+	 * gives up while a vCPU runs, so the radix tree cannot be freed
+	 * under this walk.
+	 */
+	atomic_inc(&kvm->arch.vcpus_running);
+	/* Order vcpus_running vs. mmu_ready, as kvmppc_vcpu_run_hv(). */
+	smp_mb();
+	if (!kvm_is_radix(kvm) || kvm->arch.secure_guest) {
+		r = -EOPNOTSUPP;
+		goto out;
+	}
+	if (!kvm->arch.mmu_ready) {
+		r = -EAGAIN;
+		goto out;
+	}
+
+	/*
+	 * The fault path returns 0 without mapping anything when the host
+	 * PTE is gone for a moment (a THP collapse) and -EAGAIN when an
+	 * mmu_notifier invalidation raced it: look again and retry both,
+	 * unless the retry could only succeed once this caller drops
+	 * kvm->srcu.  A signal ends a wait for the host page with -EINTR.
+	 */
+	size = kvmhv_pre_fault_mapped(kvm, range->gpa);
+	while (!size) {
+		r = kvmppc_book3s_instantiate_page(vcpu, range->gpa, slot, false,
+						   kvm_ro, true, NULL, NULL);
+		if (r && r != -EAGAIN)
+			goto out;
+		size = kvmhv_pre_fault_mapped(kvm, range->gpa);
+		if (size)
+			break;
+		r = kvm_pre_fault_may_continue(vcpu, range->gpa);
+		if (r)
+			goto out;
+	}
+	r = kvm_pre_fault_progress(range, size);
+out:
+	atomic_dec(&kvm->arch.vcpus_running);
+	return r;
+}
+
+/**
+ * kvmhv_pre_fault_supported() - kvm_arch_pre_fault_supported() for KVM-HV
+ * @kvm: the VM, or NULL for /dev/kvm (a VM of the default type)
+ *
+ * Return: true for a radix VM that is not secure.  A new HV VM translates
+ * with radix when the host does.
+ */
+bool kvmhv_pre_fault_supported(struct kvm *kvm)
+{
+	if (!kvm)
+		return radix_enabled();
+	return kvm_is_radix(kvm) && !kvm->arch.secure_guest;
+}
+
+#if IS_ENABLED(CONFIG_KVM_PRE_FAULT_KUNIT_TEST)
+/**
+ * kvmhv_pre_fault_test_mapping() - kvm_arch_pre_fault_test_mapping() for
+ *	KVM-HV
+ * @vcpu: a vCPU of the VM
+ * @gpa: the guest-physical address to look up
+ * @map: filled in on success
+ *
+ * Return: 0, or -EOPNOTSUPP for a VM without a partition-scoped tree.
+ */
+int kvmhv_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
+				 struct kvm_pre_fault_mapping *map)
+{
+	struct kvm *kvm = vcpu->kvm;
+	pte_t *ptep, pte = __pte(0);
+	unsigned int shift = 0;
+
+	*map = (struct kvm_pre_fault_mapping){};
+	if (!kvm_is_radix(kvm))
+		return -EOPNOTSUPP;
+	spin_lock(&kvm->mmu_lock);
+	ptep = find_kvm_secondary_pte(kvm, gpa, &shift);
+	if (ptep)
+		pte = READ_ONCE(*ptep);
+	spin_unlock(&kvm->mmu_lock);
+	if (!pte_present(pte))
+		return 0;
+	map->mapped = true;
+	map->size = shift ? 1ULL << shift : PAGE_SIZE;
+	map->writable = pte_write(pte);
+	map->pfn = pte_pfn(pte) + ((gpa & (map->size - 1)) >> PAGE_SHIFT);
+	map->attrs = pte_val(pte) & ~PTE_RPN_MASK;
+	return 0;
+}
+#endif
