@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "kvmprefault.h"
 #include "vm.h"
 #include "watchdog.h"
@@ -56,14 +57,6 @@ struct options {
 	uint64_t thp_size;	/* bytes of the THP slot (bench), 0: none */
 	unsigned int reps;	/* bench repetitions; the median is reported */
 };
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static const struct utsname *host(void)
 {
@@ -349,7 +342,7 @@ static int touch_once(const struct touch_case *c, struct sample *s,
 	struct steps before;
 	int64_t exits;
 	struct vm vm;
-	double t0;
+	uint64_t t0;
 	int r;
 
 	memset(s, 0, sizeof(*s));
@@ -360,9 +353,9 @@ static int touch_once(const struct touch_case *c, struct sample *s,
 	if (!r && c->fill)
 		expect = vm_fill_data(&vm, page);
 	if (!r && c->prep == PREP_POPULATE_PREFAULT) {
-		t0 = now();
+		t0 = now_ns();
 		r = kvmpf_populate_write(vm.data, size, &res);
-		s->populate_s = now() - t0;
+		s->populate_s = seconds_since(t0);
 		if (r)
 			vm_fail(&vm, r, "%s", res.msg);
 	}
@@ -373,9 +366,9 @@ static int touch_once(const struct touch_case *c, struct sample *s,
 			memset(&before, 0, sizeof(before));
 		if (c->profile == PHASE_PREFAULT)
 			r = profile_enable(1);
-		t0 = now();
+		t0 = now_ns();
 		r = r ? r : kvmpf_prefault(vm.vcpu[0].fd, VM_DATA_GPA, size, c->opts, &res);
-		s->prefault_s = now() - t0;
+		s->prefault_s = seconds_since(t0);
 		if (c->profile == PHASE_PREFAULT)
 			profile_enable(0);
 		s->calls = res.calls;
@@ -388,11 +381,11 @@ static int touch_once(const struct touch_case *c, struct sample *s,
 		exits = vm_vcpu_exits(&vm, 0);
 		if (c->profile == PHASE_TOUCH)
 			r = profile_enable(1);
-		t0 = now();
+		t0 = now_ns();
 		r = r ? r : vm_run_guest(&vm, 0, VM_DATA_GPA, c->touch == TOUCH_NONE ? 0 : size,
 					 page, c->touch == TOUCH_WRITE ? VM_GUEST_WRITE : VM_GUEST_READ,
 					 &got);
-		s->touch_s = now() - t0;
+		s->touch_s = seconds_since(t0);
 		if (c->profile == PHASE_TOUCH)
 			profile_enable(0);
 		s->exits = vm_vcpu_exits(&vm, 0) - exits;
@@ -542,7 +535,7 @@ static int parallel_once(uint64_t size, int populate, unsigned int n,
 	struct kvmpf_result res;
 	struct vm vm;
 	unsigned int i;
-	double t0;
+	uint64_t t0;
 	int r;
 
 	r = vm_create(&vm);
@@ -556,9 +549,9 @@ static int parallel_once(uint64_t size, int populate, unsigned int n,
 	for (i = 0; !r && i < n; i++)
 		fds[i] = vm.vcpu[i].fd;
 	if (!r) {
-		t0 = now();
+		t0 = now_ns();
 		r = kvmpf_prefault_parallel(fds, n, VM_DATA_GPA, size, NULL, &res);
-		*seconds = now() - t0;
+		*seconds = seconds_since(t0);
 		if (r)
 			vm_fail(&vm, r, "pre-fault with %u vCPUs: %s", n, res.msg);
 	}
@@ -749,6 +742,10 @@ static int cmd_bench(const struct options *o)
 		       (unsigned long long)thp.steps.hist[HIST_4K],
 		       (unsigned long long)blocks, pass ? "ok" : "FAILED");
 	}
+#if defined(__powerpc64__)
+	printf("note: KVM_RUN returned with the caller's floating-point registers lost %u times (put back; see README)\n",
+	       atomic_load(&vm_fp_clobbers));
+#endif
 
 	/* Machine-readable copies for scripts/bench.sh. */
 	printf("\n-- csv first-touch --\n"

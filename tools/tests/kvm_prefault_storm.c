@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cmdline.h"
 #include "ktap.h"
 #include "vm.h"
@@ -225,13 +226,6 @@ static uint64_t rng_below(struct rng *r, uint64_t n)
 	return n ? rng_next(r) % n : 0;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* The word the host writes at the start of @slot's page @i, generation @gen. */
 static uint32_t page_word(int slot, uint64_t i, uint32_t gen)
@@ -264,12 +258,12 @@ static int slot_update(struct storm_slot *s)
 		.userspace_addr = (uint64_t)s->buf,
 	};
 
-	double t0 = now_s();
+	uint64_t t0 = now_ns();
 	int r;
 
 	r = watchdog_ioctl(vm.vm_fd, KVM_SET_USER_MEMORY_REGION, &region,
 			   "KVM_SET_USER_MEMORY_REGION");
-	slot_update_s += now_s() - t0;
+	slot_update_s += seconds_since(t0);
 	slot_updates++;
 	if (r) {
 		violation("KVM_SET_USER_MEMORY_REGION slot %u gpa 0x%llx size %llu: %s",
@@ -453,15 +447,16 @@ static void *guest_thread(void *arg)
 {
 	struct storm_slot *s = &slots[STABLE_SLOT];
 	int64_t bad, exits;
-	double t0, took;
+	uint64_t t0;
+	double took;
 
 	(void)arg;
 	while (!atomic_load(&stop)) {
 		pthread_mutex_lock(&s->lock);
 		exits = vm_vcpu_exits(&vm, GUEST_CPU);
-		t0 = now_s();
+		t0 = now_ns();
 		bad = guest_check_slot(GUEST_CPU, STABLE_SLOT);
-		took = now_s() - t0;
+		took = seconds_since(t0);
 		exits = vm_vcpu_exits(&vm, GUEST_CPU) - exits;
 		pthread_mutex_unlock(&s->lock);
 		if (bad) {
@@ -943,7 +938,8 @@ int main(int argc, char **argv)
 	int64_t bad, exits[NR_CPUS];
 	unsigned int seconds = DEFAULT_SECONDS;
 	char buf[4096], *v, err[160];
-	double start, elapsed;
+	uint64_t start;
+	double elapsed;
 	bool ok;
 	struct ktap t;
 	int i, k, cap;
@@ -979,10 +975,10 @@ int main(int argc, char **argv)
 	pthread_create(&zap_t, NULL, zap_thread, &thread_seed[3]);
 	pthread_create(&guest_t, NULL, guest_thread, NULL);
 	/* At least @seconds; then until every event was seen, at most 3x. */
-	start = now_s();
+	start = now_ns();
 	do {
 		sleep(1);
-		elapsed = now_s() - start;
+		elapsed = seconds_since(start);
 	} while (!atomic_load(&stop) &&
 		 (elapsed < seconds || (!all_events_seen() && elapsed < 3 * seconds)));
 	atomic_store(&stop, true);
@@ -994,7 +990,7 @@ int main(int argc, char **argv)
 	pthread_join(zap_t, NULL);
 	pthread_join(guest_t, NULL);
 	ktap_diag("storm ran %.1f s; %llu memslot updates took %.1f ms each on average",
-		  now_s() - start, (unsigned long long)slot_updates,
+		  seconds_since(start), (unsigned long long)slot_updates,
 		  slot_updates ? slot_update_s * 1000 / slot_updates : 0.0);
 	print_counts();
 	if (emulator_fault[0])

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,8 +336,57 @@ static int vm_arch_set_args(int vcpu_fd, const uint64_t arg[5])
 	regs.msr = VM_GUEST_MSR;
 	return ioctl(vcpu_fd, KVM_SET_REGS, &regs) ? -errno : 0;
 }
+
+/*
+ * Under QEMU 7.2's nested KVM-HV (TCG as the L0 hypervisor), KVM_RUN has
+ * been seen to return to the VMM thread with its floating-point registers
+ * zeroed after the guest took many exits: a double the caller held in a
+ * callee-saved register across the call (a start time, a hoisted constant)
+ * came back as 0.  Not known to happen on hardware.  The registers the ABI
+ * says a call preserves (f14-f31) are kept here around the ioctl and put
+ * back; vm_fp_clobbers counts how often KVM_RUN lost them.
+ */
+#define VM_ARCH_KVM_RUN_KEEPS_FP
+#define VM_FPR_SAVE(op, buf) \
+	asm volatile(op " 14,0(%0)\n" op " 15,8(%0)\n" op " 16,16(%0)\n" \
+		     op " 17,24(%0)\n" op " 18,32(%0)\n" op " 19,40(%0)\n" \
+		     op " 20,48(%0)\n" op " 21,56(%0)\n" op " 22,64(%0)\n" \
+		     op " 23,72(%0)\n" op " 24,80(%0)\n" op " 25,88(%0)\n" \
+		     op " 26,96(%0)\n" op " 27,104(%0)\n" op " 28,112(%0)\n" \
+		     op " 29,120(%0)\n" op " 30,128(%0)\n" op " 31,136(%0)\n" \
+		     : : "b"(buf) : "memory", "fr14", "fr15", "fr16", "fr17", \
+		       "fr18", "fr19", "fr20", "fr21", "fr22", "fr23", "fr24", \
+		       "fr25", "fr26", "fr27", "fr28", "fr29", "fr30", "fr31")
+
+atomic_uint vm_fp_clobbers;
+
+static int vm_kvm_run(int vcpu_fd, bool kickable)
+{
+	uint64_t before[18], after[18];
+	int r, err;
+
+	VM_FPR_SAVE("stfd", before);
+	r = kickable ? watchdog_ioctl_kickable(vcpu_fd, KVM_RUN, NULL, "KVM_RUN") :
+		       watchdog_ioctl(vcpu_fd, KVM_RUN, NULL, "KVM_RUN");
+	err = errno;
+	VM_FPR_SAVE("stfd", after);
+	if (memcmp(before, after, sizeof(before))) {
+		atomic_fetch_add(&vm_fp_clobbers, 1);
+		VM_FPR_SAVE("lfd", before);
+	}
+	errno = err;
+	return r;
+}
 #elif !defined(__x86_64__)
 #error "unsupported architecture"
+#endif
+
+#ifndef VM_ARCH_KVM_RUN_KEEPS_FP
+static int vm_kvm_run(int vcpu_fd, bool kickable)
+{
+	return kickable ? watchdog_ioctl_kickable(vcpu_fd, KVM_RUN, NULL, "KVM_RUN") :
+			  watchdog_ioctl(vcpu_fd, KVM_RUN, NULL, "KVM_RUN");
+}
 #endif
 
 #if defined(__aarch64__) || defined(__riscv)
@@ -557,7 +607,7 @@ int vm_run_guest(struct vm *vm, int cpu, uint64_t gpa, uint64_t len,
 	if (r)
 		return vm_fail(vm, r, "setting guest registers");
 	for (;;) {
-		if (watchdog_ioctl_kickable(vcpu->fd, KVM_RUN, NULL, "KVM_RUN")) {
+		if (vm_kvm_run(vcpu->fd, true)) {
 			if (errno == EINTR && watchdog_kicked())
 				return vm_run_stuck(vm, cpu);
 			if (errno == EINTR)
@@ -588,7 +638,7 @@ int vm_run_guest(struct vm *vm, int cpu, uint64_t gpa, uint64_t len,
 	 * guest (api.rst, KVM_EXIT_MMIO).
 	 */
 	run->immediate_exit = 1;
-	r = watchdog_ioctl(vcpu->fd, KVM_RUN, NULL, "KVM_RUN");
+	r = vm_kvm_run(vcpu->fd, false);
 	run->immediate_exit = 0;
 	if (r == 0 || errno != EINTR)
 		return vm_fail(vm, r ? -errno : -EPROTO,

@@ -97,6 +97,12 @@ int64_t vm_vcpu_stat(struct vm *vm, int cpu, const char *name);
 #define VM_EXITS_STAT	"exits"
 #endif
 
+#if defined(__powerpc64__)
+#include <stdatomic.h>
+/* KVM_RUN calls that lost the caller's floating-point registers (vm.c). */
+extern atomic_uint vm_fp_clobbers;
+#endif
+
 /* Exits of vCPU @cpu so far (VM_EXITS_STAT), or -1 when absent. */
 static inline int64_t vm_vcpu_exits(struct vm *vm, int cpu)
 {
