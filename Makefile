@@ -8,6 +8,9 @@
 #                         results in build/bench/
 #   make profile [ARCH=...]  where a guest fault's and a pre-fault's time
 #                         goes, per kernel function, in build/bench/
+#   make series           the upstream series (git format-patch) in build/series/
+#   make series-check [ARCH=...]  git am it on a fresh base, compare with the
+#                         tested tree, checkpatch and build every patch
 #   make prepare | build | clean
 SHELL := /bin/sh
 
@@ -16,7 +19,7 @@ SHELL := /bin/sh
 MAKEOVERRIDES :=
 unexport ARCH
 
-.PHONY: setup prepare build run test test-debug bench profile clean distclean
+.PHONY: setup prepare build run test test-debug bench profile series series-check clean distclean
 
 setup:
 	@scripts/setup.sh
@@ -43,8 +46,14 @@ bench: prepare
 profile: prepare
 	@scripts/bench.sh --profile $(or $(ARCH),all)
 
+series: prepare
+	@scripts/series.sh
+
+series-check: series
+	@scripts/series-check.sh $(filter-out all,$(ARCH))
+
 clean:
-	rm -rf build/x86_64* build/arm64* build/riscv64* build/ppc64le* build/logs build/bench
+	rm -rf build/x86_64* build/arm64* build/riscv64* build/ppc64le* build/logs build/bench build/series*
 
 distclean:
 	rm -rf build
