@@ -68,12 +68,13 @@ for p in $(sed -e 's/#.*//' "$patches/series"); do
 		cp "$src" "$f"
 		git add -f "$f"
 	done
-	from=$(header "$patches/$p" From)
 	subject=$(header "$patches/$p" Subject)
-	[ -n "$from" ] && [ -n "$subject" ] || die "$p has no From: or Subject: header"
+	[ -n "$subject" ] || die "$p has no Subject: header"
+	# The one who sends the series is its author and signs it off: the
+	# quilt headers' From: is the team's placeholder.
 	{ echo "$subject"; echo; body "$patches/$p"; echo; echo "Signed-off-by: $SIGNOFF"; } |
 		git -c user.name="${SIGNOFF% <*}" -c user.email="$(echo "$SIGNOFF" | sed 's/.*<\(.*\)>.*/\1/')" \
-		commit -q --author="$from" -F -
+		commit -q --author="$SIGNOFF" -F -
 done
 
 rm -rf "$outdir"

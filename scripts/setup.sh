@@ -7,7 +7,7 @@ PKGS="linux-source-6.12 build-essential gcc-aarch64-linux-gnu gcc-riscv64-linux-
 libc6-dev-arm64-cross libc6-dev-riscv64-cross qemu-system-x86 qemu-system-arm
 gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross qemu-system-ppc
 qemu-system-misc opensbi quilt flex bison bc libelf-dev libssl-dev cpio ccache
-python3 python3-docutils rsync kmod xz-utils gnuplot-nox file"
+python3 python3-docutils python3-ply rsync kmod xz-utils gnuplot-nox file"
 
 missing=""
 for p in $PKGS; do
