@@ -137,15 +137,8 @@ static int vm_arch_vcpu_setup(struct vm *vm, int vcpu_fd)
 	return 0;
 }
 
-static int vm_arch_get_pc(int vcpu_fd, uint64_t *pc)
-{
-	struct kvm_regs regs;
-
-	if (ioctl(vcpu_fd, KVM_GET_REGS, &regs))
-		return -errno;
-	*pc = regs.rip;
-	return 0;
-}
+/* The PC is read with the whole register set (see vm_arch_get_pc()). */
+#define VM_REGS_PC	rip
 
 static int vm_arch_set_args(int vcpu_fd, const uint64_t arg[5])
 {
@@ -313,15 +306,7 @@ static int vm_arch_vcpu_setup(struct vm *vm, int vcpu_fd)
 }
 
 /* powerpc has no ONE_REG ids for the GPRs and PC: the whole set at once. */
-static int vm_arch_get_pc(int vcpu_fd, uint64_t *pc)
-{
-	struct kvm_regs regs;
-
-	if (ioctl(vcpu_fd, KVM_GET_REGS, &regs))
-		return -errno;
-	*pc = regs.pc;
-	return 0;
-}
+#define VM_REGS_PC	pc
 
 static int vm_arch_set_args(int vcpu_fd, const uint64_t arg[5])
 {
@@ -389,7 +374,18 @@ static int vm_kvm_run(int vcpu_fd, bool kickable)
 }
 #endif
 
-#if defined(__aarch64__) || defined(__riscv)
+#ifdef VM_REGS_PC
+/* x86 and powerpc: the PC from the whole register set. */
+static int vm_arch_get_pc(int vcpu_fd, uint64_t *pc)
+{
+	struct kvm_regs regs;
+
+	if (ioctl(vcpu_fd, KVM_GET_REGS, &regs))
+		return -errno;
+	*pc = regs.VM_REGS_PC;
+	return 0;
+}
+#else
 static int vm_arch_get_pc(int vcpu_fd, uint64_t *pc)
 {
 	return vm_get_reg(vcpu_fd, VM_CORE_REG(regs.pc), pc);
