@@ -36,8 +36,9 @@ HANG = re.compile(r'kvmpf: watchdog: .* on thread (\d+)')
 LEAKS = re.compile(r'^kvmpf: kmemleak: (\d+) unreferenced objects')
 # A debug kernel must show that each checker is on, or it checked nothing.
 DEBUG_ACTIVE = {
-    # riscv prints no init line, only the KASAN shadow in its memory layout.
-    'KASAN': r'KernelAddressSanitizer initialized|kasan\s*:\s*0x[0-9a-f]+ - 0x',
+    # riscv prints no init line, only the KASAN shadow in its memory layout;
+    # powerpc (book3s64 radix) prints its own line.
+    'KASAN': r'KernelAddressSanitizer initialized|kasan\s*:\s*0x[0-9a-f]+ - 0x|KASAN init done',
     'lockdep': r'Lock dependency validator',
     'RCU lockdep': r'RCU lockdep checking is enabled',
     'kmemleak': r'kmemleak: Kernel memory leak detector initialized',
