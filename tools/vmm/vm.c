@@ -23,6 +23,13 @@ static watchdog_describe_fn vm_vcpu_describe;
 
 extern const unsigned char vm_guest_code[], vm_guest_code_end[];
 
+/* KVM_RUN under the watchdog; @kickable: a hang is interrupted. */
+static int vm_kvm_run_ioctl(int vcpu_fd, bool kickable)
+{
+	return kickable ? watchdog_ioctl_kickable(vcpu_fd, KVM_RUN, NULL, "KVM_RUN") :
+			  watchdog_ioctl(vcpu_fd, KVM_RUN, NULL, "KVM_RUN");
+}
+
 #if defined(__x86_64__)
 /* 32-bit flat protected mode: esi=cur edi=end ecx=stride edx=mmio ebx=op. */
 asm(".pushsection .rodata\n"
@@ -351,8 +358,7 @@ static int vm_kvm_run(int vcpu_fd, bool kickable)
 	int r, err;
 
 	VM_FPR_SAVE("stfd", before);
-	r = kickable ? watchdog_ioctl_kickable(vcpu_fd, KVM_RUN, NULL, "KVM_RUN") :
-		       watchdog_ioctl(vcpu_fd, KVM_RUN, NULL, "KVM_RUN");
+	r = vm_kvm_run_ioctl(vcpu_fd, kickable);
 	err = errno;
 	VM_FPR_SAVE("stfd", after);
 	if (memcmp(before, after, sizeof(before))) {
@@ -367,11 +373,7 @@ static int vm_kvm_run(int vcpu_fd, bool kickable)
 #endif
 
 #ifndef VM_ARCH_KVM_RUN_KEEPS_FP
-static int vm_kvm_run(int vcpu_fd, bool kickable)
-{
-	return kickable ? watchdog_ioctl_kickable(vcpu_fd, KVM_RUN, NULL, "KVM_RUN") :
-			  watchdog_ioctl(vcpu_fd, KVM_RUN, NULL, "KVM_RUN");
-}
+#define vm_kvm_run	vm_kvm_run_ioctl
 #endif
 
 #ifdef VM_REGS_PC

@@ -5,8 +5,9 @@
  * A pre-fault is the guest's first read of a page, minus the exit: it goes
  * through kvmppc_book3s_instantiate_page(), the function that serves a
  * radix guest's partition-scoped page faults, so that hugetlb and THP
- * blocks, dirty logging, read-only memslots and PFNMAP memory are handled
- * exactly as they are for the guest.  Only HV guests that translate with
+ * blocks, dirty logging and PFNMAP memory are handled exactly as they are
+ * for the guest (powerpc KVM has no read-only memslots yet; the flag is
+ * passed on all the same).  Only HV guests that translate with
  * radix have a second stage to populate: an HPT guest's hashed page table
  * is filled by the guest itself (H_ENTER), and PR KVM has no hypervisor
  * tables at all; book3s.c reports those VMs as not supported.
