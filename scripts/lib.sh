@@ -9,6 +9,15 @@ ALL_ARCHES="x86_64 arm64 riscv64"
 MORE_ARCHES="ppc64le"
 
 say() { echo "$(basename "$0" .sh): $*"; }
+
+# checkpatch's SPDX check runs the tree's scripts/spdxcheck.py with the
+# python3 in PATH and needs ply (python3-ply, installed by make setup for
+# Debian's python3); where another python3 without it comes first (pyenv),
+# checkpatch prints a traceback and skips the check: put Debian's first.
+if [ -x /usr/bin/python3 ] && ! python3 -c 'import ply' 2> /dev/null &&
+	/usr/bin/python3 -c 'import ply' 2> /dev/null; then
+	PATH=/usr/bin:$PATH
+fi
 die() { echo "$(basename "$0" .sh): error: $*" >&2; exit 1; }
 
 # arch_load ARCH [VARIANT]: read kunit/arch/ARCH.conf and set the build paths.

@@ -378,7 +378,7 @@ static int touch_once(const struct touch_case *c, struct sample *s,
 			steps_delta(&s->steps, &before);
 	}
 	if (!r) {
-		exits = vm_vcpu_exits(&vm, 0);
+		exits = vm_vcpu_guest_exits(&vm, 0);
 		if (c->profile == PHASE_TOUCH)
 			r = profile_enable(1);
 		t0 = now_ns();
@@ -388,7 +388,7 @@ static int touch_once(const struct touch_case *c, struct sample *s,
 		s->touch_s = seconds_since(t0);
 		if (c->profile == PHASE_TOUCH)
 			profile_enable(0);
-		s->exits = vm_vcpu_exits(&vm, 0) - exits;
+		s->exits = vm_vcpu_guest_exits(&vm, 0) - exits;
 		s->data_ok = !c->fill || c->touch != TOUCH_READ || got == expect;
 		if (!r && exits < 0)
 			r = vm_fail(&vm, -ENOENT, "no vCPU statistic \"exits\"");

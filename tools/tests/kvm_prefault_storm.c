@@ -453,11 +453,11 @@ static void *guest_thread(void *arg)
 	(void)arg;
 	while (!atomic_load(&stop)) {
 		pthread_mutex_lock(&s->lock);
-		exits = vm_vcpu_exits(&vm, GUEST_CPU);
+		exits = vm_vcpu_guest_exits(&vm, GUEST_CPU);
 		t0 = now_ns();
 		bad = guest_check_slot(GUEST_CPU, STABLE_SLOT);
 		took = seconds_since(t0);
-		exits = vm_vcpu_exits(&vm, GUEST_CPU) - exits;
+		exits = vm_vcpu_guest_exits(&vm, GUEST_CPU) - exits;
 		pthread_mutex_unlock(&s->lock);
 		if (bad) {
 			storm_guest_bad = bad;
@@ -1059,10 +1059,10 @@ int main(int argc, char **argv)
 		 */
 		for (tries = 0; tries < 2; tries++) {
 			host = host_invalidations();
-			before = vm_vcpu_exits(&vm, i);
+			before = vm_vcpu_guest_exits(&vm, i);
 			checked = 0;
 			bad = guest_check(i, &checked);
-			exits[i] = vm_vcpu_exits(&vm, i) - before;
+			exits[i] = vm_vcpu_guest_exits(&vm, i) - before;
 			host = host < 0 ? -1 : host_invalidations() - host;
 			if (emulator_fault[0])
 				return storm_void(&t);

@@ -785,6 +785,35 @@ int64_t vm_vcpu_stat(struct vm *vm, int cpu, const char *name)
 	return vm_vcpu_stat_array(vm, cpu, name, &v, 1) == 1 ? (int64_t)v : -1;
 }
 
+int64_t vm_vcpu_interrupt_exits(struct vm *vm, int cpu)
+{
+#if defined(__powerpc64__)
+	static const char *const names[] = { "dec_exits", "ext_intr_exits" };
+#elif defined(__x86_64__)
+	static const char *const names[] = { "irq_exits" };
+#else
+	static const char *const names[] = { NULL };
+#endif
+	int64_t sum = 0, v;
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]) && names[i]; i++) {
+		v = vm_vcpu_stat(vm, cpu, names[i]);
+		if (v < 0)
+			return -1;
+		sum += v;
+	}
+	return sum;
+}
+
+int64_t vm_vcpu_guest_exits(struct vm *vm, int cpu)
+{
+	int64_t all = vm_vcpu_stat(vm, cpu, VM_EXITS_STAT);
+	int64_t interrupts = vm_vcpu_interrupt_exits(vm, cpu);
+
+	return all < 0 || interrupts < 0 ? -1 : all - interrupts;
+}
+
 uint32_t vm_fill_data(struct vm *vm, uint64_t page_size)
 {
 	uint32_t sum = 0;
