@@ -391,7 +391,7 @@ static int touch_once(const struct touch_case *c, struct sample *s,
 		s->exits = vm_vcpu_guest_exits(&vm, 0) - exits;
 		s->data_ok = !c->fill || c->touch != TOUCH_READ || got == expect;
 		if (!r && exits < 0)
-			r = vm_fail(&vm, -ENOENT, "no vCPU statistic \"exits\"");
+			r = vm_fail(&vm, -ENOENT, "no vCPU exit statistics");
 	}
 	if (r)
 		snprintf(err, len, "%s", vm.err);
@@ -452,7 +452,7 @@ static int cmd_demo(const struct options *o)
 	printf("| %-34s | %-24s | %-24s |\n", "stage-2 leaves mapped", leaves, "-");
 	printf("| %-34s | %-24.3f | %-24s |\n", "pre-fault time (ms)",
 	       with.prefault_s * 1e3, "-");
-	printf("| %-34s | %-24lld | %-24lld |\n", "exits while the guest reads",
+	printf("| %-34s | %-24lld | %-24lld |\n", "guest-caused exits while reading",
 	       (long long)with.exits, (long long)without.exits);
 	printf("| %-34s | %-24.3f | %-24.3f |\n", "guest read time (ms)",
 	       with.touch_s * 1e3, without.touch_s * 1e3);
