@@ -9,6 +9,7 @@ ALL_ARCHES="x86_64 arm64 riscv64"
 MORE_ARCHES="ppc64le"
 
 say() { echo "$(basename "$0" .sh): $*"; }
+die() { echo "$(basename "$0" .sh): error: $*" >&2; exit 1; }
 
 # checkpatch's SPDX check runs the tree's scripts/spdxcheck.py with the
 # python3 in PATH and needs ply (python3-ply, installed by make setup for
@@ -18,7 +19,6 @@ if [ -x /usr/bin/python3 ] && ! python3 -c 'import ply' 2> /dev/null &&
 	/usr/bin/python3 -c 'import ply' 2> /dev/null; then
 	PATH=/usr/bin:$PATH
 fi
-die() { echo "$(basename "$0" .sh): error: $*" >&2; exit 1; }
 
 # arch_load ARCH [VARIANT]: read kunit/arch/ARCH.conf and set the build paths.
 # A variant (kunit/configs/variant-NAME.config) is a second kernel of the same

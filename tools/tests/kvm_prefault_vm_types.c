@@ -36,6 +36,8 @@ int main(void)
 		int hv = kvm < 0 ? -1 : ioctl(kvm, KVM_CREATE_VM, KVM_VM_PPC_HV);
 		int pr = kvm < 0 ? -1 : ioctl(kvm, KVM_CREATE_VM, KVM_VM_PPC_PR);
 		int vcpu = pr < 0 ? -1 : ioctl(pr, KVM_CREATE_VCPU, 0);
+		/* Why the PR VM or its vCPU is missing, before errno moves on. */
+		int pr_err = errno;
 		int r, err;
 
 		if (!ktap_result(&t, hv >= 0 && ioctl(hv, KVM_CHECK_EXTENSION,
@@ -49,7 +51,7 @@ int main(void)
 			 */
 			char why[96];
 
-			snprintf(why, sizeof(why), "no KVM-PR VM here (%s)", strerror(errno));
+			snprintf(why, sizeof(why), "no KVM-PR VM here (%s)", strerror(pr_err));
 			ktap_skip(&t, "pr_vm_reads_capability_0", why);
 			ktap_skip(&t, "pr_vm_prefault_is_eopnotsupp", why);
 			return ktap_exit_code(&t);

@@ -788,16 +788,16 @@ int64_t vm_vcpu_stat(struct vm *vm, int cpu, const char *name)
 int64_t vm_vcpu_interrupt_exits(struct vm *vm, int cpu)
 {
 #if defined(__powerpc64__)
-	static const char *const names[] = { "dec_exits", "ext_intr_exits" };
+	static const char *const names[] = { "dec_exits", "ext_intr_exits", NULL };
 #elif defined(__x86_64__)
-	static const char *const names[] = { "irq_exits" };
+	static const char *const names[] = { "irq_exits", NULL };
 #else
 	static const char *const names[] = { NULL };
 #endif
 	int64_t sum = 0, v;
 	size_t i;
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]) && names[i]; i++) {
+	for (i = 0; names[i]; i++) {
 		v = vm_vcpu_stat(vm, cpu, names[i]);
 		if (v < 0)
 			return -1;
