@@ -26,9 +26,14 @@ if [ ! -f "$out/.config" ] || [ "$(cat "$out/.kvmpf-config" 2>/dev/null)" != "$s
 		> "$logs/$name-config.log" 2>&1 || die "merge_config failed, see build/logs/$name-config.log"
 	kmake KCONFIG_ALLCONFIG="$out/.config" alldefconfig \
 		>> "$logs/$name-config.log" 2>&1 || die "alldefconfig failed, see build/logs/$name-config.log"
-	# Every option a fragment asks for must have survived Kconfig.
+	# Every option a fragment asks for must have survived Kconfig; where
+	# fragments disagree (a variant building KVM as a module), the last
+	# one merged wins, as in merge_config.sh.
 	bad=$(cat $frags | sed -n -e 's/^\(CONFIG_[A-Za-z0-9_]*\)=n$/# \1 is not set/p' \
 		-e '/^CONFIG_[A-Za-z0-9_]*=[^n]/p' -e '/^# CONFIG_.* is not set$/p' |
+		awk '{ opt = $1 == "#" ? $2 : $1; sub(/=.*/, "", opt)
+		       if (!(opt in line)) order[n++] = opt; line[opt] = $0 }
+		     END { for (i = 0; i < n; i++) print line[order[i]] }' |
 		while read -r want; do
 			case $want in
 			"# "*) opt=${want#\# }; opt=${opt%% *}
@@ -48,6 +53,14 @@ if ! kmake -j"$(nproc)" "$image_target" > "$logs/$name-build.log" 2>&1; then
 	die "$name: kernel build failed, see build/logs/$name-build.log"
 fi
 say "$name: kernel ready in $(elapsed "$start")"
+# A variant with modules (KVM built as a module, as distributions build
+# it) links them too: modpost fails on a symbol a module needs unexported.
+if grep -q '^CONFIG_MODULES=y' "$out/.config"; then
+	kmake -j"$(nproc)" modules >> "$logs/$name-build.log" 2>&1 ||
+		{ grep -E 'ERROR|error' "$logs/$name-build.log" | head -20 >&2
+		  die "$name: modules failed to build or link, see build/logs/$name-build.log"; }
+	say "$name: modules built: $(find "$out" -name '*.ko' | sed 's|.*/||' | sort | tr '\n' ' ')"
+fi
 
 # UAPI headers of this very tree: the guest programs need 6.12's kvm.h.
 kmake -s headers_install INSTALL_HDR_PATH="$out/usr" > /dev/null

@@ -42,6 +42,22 @@ sed -e 's/#.*//' "$patches/series" | while read -r p _; do
 	[ -z "$p" ] || echo "$p $(sha256sum < "$patches/$p" | cut -c1-64)"
 done > "$stamp.want"
 touch "$stamp"
+# Patches applied under names the series no longer has (it was renumbered):
+# quilt refuses to pop them, so restore their files from quilt's backups in
+# reverse order, as 'quilt pop -f' would (an empty backup is a file the
+# patch created), and push the whole series again.
+if [ -s .pc/applied-patches ] &&
+   sed -e 's/#.*//' "$patches/series" | grep -v '^ *$' | sed 's/ .*//' |
+	grep -vxF -f - .pc/applied-patches > /dev/null; then
+	tac .pc/applied-patches | while read -r p; do
+		(cd ".pc/$p" && find . -type f ! -name .timestamp) | while read -r f; do
+			if [ -s ".pc/$p/$f" ]; then cp ".pc/$p/$f" "$f"; else rm -f "$f"; fi
+		done
+		rm -rf ".pc/$p"
+	done
+	rm -f .pc/applied-patches
+	say "restored the tree from a series that was renamed"
+fi
 quilt applied 2>/dev/null | sed 's|.*/||' > "$stamp.applied" || true
 # The applied patches with the hashes they had when applied.
 awk 'FILENAME == ARGV[1] { sum[$1] = $2; next } { print $1, sum[$1] }' \

@@ -8,11 +8,9 @@
 #ifndef __LINUX_KVM_PRE_FAULT_H
 #define __LINUX_KVM_PRE_FAULT_H
 
-#include <linux/align.h>
 #include <linux/bitmap.h>
 #include <linux/kvm.h>
 #include <linux/kvm_types.h>
-#include <linux/minmax.h>
 #include <linux/types.h>
 
 struct kvm;
@@ -109,23 +107,6 @@ struct kvm_pre_fault_mapping {
 int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
 				    struct kvm_pre_fault_mapping *map);
 
-/**
- * kvm_pre_fault_progress() - what a leaf mapping covers of a pre-fault range
- * @range: the range being pre-faulted, starting at the GPA just mapped
- * @leaf_size: size of the leaf (page or block) now mapping @range->gpa
- *
- * Return: the bytes from @range->gpa to the end of the leaf, which may have
- * started below it, capped by @range->size: what an arch's
- * kvm_arch_vcpu_pre_fault_memory() returns.
- */
-static inline u64 kvm_pre_fault_progress(const struct kvm_pre_fault_memory *range,
-					 u64 leaf_size)
-{
-	u64 end = ALIGN_DOWN(range->gpa, leaf_size) + leaf_size;
-
-	return min(range->size, end - range->gpa);
-}
-
 /* Most pages in one batched step: a last-level table of 4 KiB entries. */
 #define KVM_PRE_FAULT_RUN_PAGES	512
 
@@ -170,13 +151,34 @@ struct kvm_pre_fault_run {
  * (THP block candidates), device pages and poisoned pages to the per-page
  * path.
  *
+ * Allocate here, before the generic code pins the run, the page-table
+ * pages that mapping it may need: reclaim during an allocation after the
+ * pin could zap the pinned pages and waste the run.
+ *
  * Return: the number of consecutive pages from @gpa, at most @max_pages,
  * that are not mapped in the second stage and share the last-level table
- * that maps @gpa; 0 sends @gpa down kvm_arch_vcpu_pre_fault_memory().
+ * that maps @gpa; 0 sends @gpa down kvm_arch_vcpu_pre_fault_memory(), as
+ * does a failed allocation (that path reports it).
  */
 unsigned int kvm_arch_pre_fault_run_pages(struct kvm_vcpu *vcpu,
 					  struct kvm_memory_slot *slot,
 					  gpa_t gpa, unsigned int max_pages);
+
+/**
+ * kvm_arch_pre_fault_batch_pfn() - whether a host frame may join a batch
+ * @kvm: the VM
+ * @pfn: a pinned host page frame, of a small page that is not ZONE_DEVICE
+ *
+ * Only for architectures that select KVM_GENERIC_PRE_FAULT_BATCH.  The
+ * generic code ends a run before the first frame for which this is false,
+ * and the per-page path maps that frame: say false wherever the arch's
+ * fault path would map the frame otherwise than a page of normal memory
+ * (arm64 maps a frame outside the linear map, e.g. no-map memory in a
+ * VM_MIXEDMAP mapping, as Device memory without cache maintenance).
+ *
+ * Return: true when the fault path maps @pfn as the batch would.
+ */
+bool kvm_arch_pre_fault_batch_pfn(struct kvm *kvm, kvm_pfn_t pfn);
 
 /**
  * kvm_arch_pre_fault_map_run() - map a run of pages in the second stage
@@ -193,10 +195,14 @@ unsigned int kvm_arch_pre_fault_run_pages(struct kvm_vcpu *vcpu,
  * arch's TLBs may hold for the run once, not per page.
  *
  * Return: 0 when every page of @run is mapped; -EAGAIN when the run is
- * stale or the walk met a mapping the batch does not replace (a block),
- * -ENOMEM; after an error no page of @run may have been mapped (the pages
- * are then released clean).  The generic code then maps @run->gpa through
- * kvm_arch_vcpu_pre_fault_memory(), which reports or retries as usual.
+ * stale, or the walk lost a race for an entry to another walker or met a
+ * mapping the batch does not replace (a block), -ENOMEM.  After an error
+ * a prefix of @run may be mapped, each page as a success would have
+ * mapped it (the generic code releases every page as mapped, dirty when
+ * writable), and no page the walk did not reach: a stretch the walk
+ * skipped must not be reported as mapped.  The generic code then maps
+ * @run->gpa through kvm_arch_vcpu_pre_fault_memory(), which reports or
+ * retries as usual.
  */
 int kvm_arch_pre_fault_map_run(struct kvm_vcpu *vcpu,
 			       const struct kvm_pre_fault_run *run);
@@ -205,6 +211,9 @@ bool kvm_pre_fault_run_stale(struct kvm *kvm,
 			     const struct kvm_pre_fault_run *run);
 
 #ifdef CONFIG_KVM_PRE_FAULT_MEMORY
+u64 kvm_pre_fault_progress(struct kvm_vcpu *vcpu,
+			   const struct kvm_pre_fault_memory *range,
+			   u64 leaf_size);
 int kvm_pre_fault_may_continue(struct kvm_vcpu *vcpu, gpa_t gpa);
 long kvm_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 			       struct kvm_pre_fault_memory *range);
@@ -212,6 +221,13 @@ int kvm_vcpu_ioctl_pre_fault_memory(struct kvm_vcpu *vcpu, void __user *argp);
 int kvm_pre_fault_capability(struct kvm *kvm);
 #else
 /* Without the feature nothing calls the arch's mapping function. */
+static inline u64 kvm_pre_fault_progress(struct kvm_vcpu *vcpu,
+					 const struct kvm_pre_fault_memory *range,
+					 u64 leaf_size)
+{
+	return 0;
+}
+
 static inline int kvm_pre_fault_may_continue(struct kvm_vcpu *vcpu, gpa_t gpa)
 {
 	return 0;

@@ -9,6 +9,8 @@
  * nothing was processed, so every call either makes progress or says why
  * it could not.
  */
+#include <kunit/static_stub.h>
+#include <kunit/visibility.h>
 #include <linux/hugetlb.h>
 #include <linux/kvm_host.h>
 #include <linux/kvm_pre_fault.h>
@@ -17,6 +19,8 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+
+#include "kvm_kunit.h"
 
 /*
  * Deleting or moving a memslot first publishes the slot marked
@@ -45,41 +49,70 @@ static bool kvm_pre_fault_slot_invalid(struct kvm_vcpu *vcpu, gpa_t gpa)
  * @gpa: the address being mapped
  *
  * Called by arch retry loops before each retry; reschedules when it
- * returns 0.  A retry loop must not wait for a memslot update while holding
+ * returns 0.  Exported for backends in modules of their own (powerpc's
+ * kvm-hv.ko).  A retry loop must not wait for a memslot update while holding
  * kvm->srcu, which the update waits for: -EAGAIN tells it to leave, and the
  * generic loop then waits for the update outside SRCU, or reports -EAGAIN
  * when the update deletes or moves @gpa's own memslot.
  *
  * Context: kvm->srcu held for read.
- * Return: 0 to go on, -EINTR on a pending signal, -EAGAIN while a memslot
- * update is in progress or @gpa's slot is being deleted or moved.
+ * Return: 0 to go on, -EINTR on a pending signal, -EIO once the VM is
+ * dead (a fault that keeps asking for a retry would otherwise spin on it),
+ * -EAGAIN while a memslot update is in progress or @gpa's slot is being
+ * deleted or moved.
  */
 int kvm_pre_fault_may_continue(struct kvm_vcpu *vcpu, gpa_t gpa)
 {
 	if (signal_pending(current))
 		return -EINTR;
+	if (READ_ONCE(vcpu->kvm->vm_dead))
+		return -EIO;
 	if (kvm_pre_fault_update_in_progress(vcpu) ||
 	    kvm_pre_fault_slot_invalid(vcpu, gpa))
 		return -EAGAIN;
 	cond_resched();
 	return 0;
 }
+EXPORT_SYMBOL_GPL(kvm_pre_fault_may_continue);
 
 /*
- * Leaves mapped, counted by size: an aligned per-page step covers exactly
- * the leaf that maps range->gpa, a batched step @nr leaves of PAGE_SIZE.
- * The histogram tells a VMM which mapping sizes its pre-fault got.
+ * @nr leaves of @leaf_size bytes mapped, counted by size: the histogram
+ * tells a VMM which mapping sizes its pre-fault got.
  */
-static void kvm_pre_fault_count_leaves(struct kvm_vcpu *vcpu, u64 leaf_bytes,
+static void kvm_pre_fault_count_leaves(struct kvm_vcpu *vcpu, u64 leaf_size,
 				       u64 nr)
 {
 	u64 *hist = vcpu->stat.generic.pre_fault_step_bytes_hist;
-	size_t index = min_t(size_t, fls64(leaf_bytes),
+	size_t index = min_t(size_t, fls64(leaf_size),
 			     ARRAY_SIZE(vcpu->stat.generic.pre_fault_step_bytes_hist) - 1);
 
-	++vcpu->stat.generic.pre_fault_steps;
 	hist[index] += nr;
 }
+
+/**
+ * kvm_pre_fault_progress() - report the leaf now mapping a pre-fault's start
+ * @vcpu: the pre-faulting vCPU
+ * @range: the range being pre-faulted, starting at the GPA just mapped
+ * @leaf_size: size of the leaf (page or block) now mapping @range->gpa
+ *
+ * Counts the leaf, by its size, in the vCPU's pre_fault_step_bytes_hist
+ * (a 2 MiB block reached 4 KiB into it counts as 2 MiB, not as the bytes
+ * left of it) and computes what an arch's kvm_arch_vcpu_pre_fault_memory()
+ * returns, which every backend does through this function.
+ *
+ * Return: the bytes from @range->gpa to the end of the leaf, which may have
+ * started below it, capped by @range->size.
+ */
+u64 kvm_pre_fault_progress(struct kvm_vcpu *vcpu,
+			   const struct kvm_pre_fault_memory *range,
+			   u64 leaf_size)
+{
+	u64 end = ALIGN_DOWN(range->gpa, leaf_size) + leaf_size;
+
+	kvm_pre_fault_count_leaves(vcpu, leaf_size, 1);
+	return min(range->size, end - range->gpa);
+}
+EXPORT_SYMBOL_GPL(kvm_pre_fault_progress);
 
 #ifdef CONFIG_KVM_GENERIC_PRE_FAULT_BATCH
 /**
@@ -105,6 +138,20 @@ bool kvm_pre_fault_run_stale(struct kvm *kvm, const struct kvm_pre_fault_run *ru
 static bool kvm_pre_fault_small_page(struct page *page)
 {
 	return !folio_test_large(page_folio(page)) && !is_zone_device_page(page);
+}
+
+/*
+ * Whether @page may join a batched run of @kvm: a small page, and one the
+ * arch's fault path maps as normal memory (arm64 maps a frame outside the
+ * linear map as Device memory, without cache maintenance).  A function of
+ * its own so that the conformance suite can stand in for the arch's
+ * answer (a KUnit static stub, inert otherwise).
+ */
+VISIBLE_IF_KUNIT bool kvm_pre_fault_batch_page(struct kvm *kvm, struct page *page)
+{
+	KUNIT_STATIC_STUB_REDIRECT(kvm_pre_fault_batch_page, kvm, page);
+	return kvm_pre_fault_small_page(page) &&
+	       kvm_arch_pre_fault_batch_pfn(kvm, page_to_pfn(page));
 }
 
 /*
@@ -154,15 +201,19 @@ static bool kvm_pre_fault_now_writable(unsigned long hva, struct page **page)
  * mapped writable; any other page is faulted in for read (the shared zero
  * page for untouched anonymous memory) and is writable only if the host
  * maps it writable once faulted in.  The run ends before the first page
- * that is not a small page, or that cannot be faulted in (poison, a
- * signal during a userfaultfd wait): the per-page path deals with it.
+ * that is not for a batch (kvm_pre_fault_batch_page()), or that cannot be
+ * faulted in (poison, a signal during a userfaultfd wait): the per-page
+ * path deals with it.
  *
  * Return: the pages pinned, 0 when the first page is not for a batch.
  */
-static unsigned int kvm_pre_fault_pin_run(struct kvm_pre_fault_run *run,
+static unsigned int kvm_pre_fault_pin_run(struct kvm *kvm,
+					  struct kvm_pre_fault_run *run,
 					  unsigned long hva)
 {
-	const unsigned int gup_read = FOLL_HWPOISON | FOLL_INTERRUPTIBLE;
+	/* As hva_to_pfn_slow(): a NUMA hinting fault is taken, not skipped. */
+	const unsigned int gup_read = FOLL_HWPOISON | FOLL_INTERRUPTIBLE |
+				      FOLL_HONOR_NUMA_FAULT;
 	unsigned int nr = run->nr_pages, fast, i;
 	long r;
 
@@ -170,7 +221,7 @@ static unsigned int kvm_pre_fault_pin_run(struct kvm_pre_fault_run *run,
 	fast = get_user_page_fast_only(hva, FOLL_WRITE, run->pages);
 	if (!fast && get_user_pages_unlocked(hva, 1, run->pages, gup_read) != 1)
 		return 0;
-	if (!kvm_pre_fault_small_page(run->pages[0])) {
+	if (!kvm_pre_fault_batch_page(kvm, run->pages[0])) {
 		put_page(run->pages[0]);
 		return 0;
 	}
@@ -191,7 +242,7 @@ static unsigned int kvm_pre_fault_pin_run(struct kvm_pre_fault_run *run,
 
 	bitmap_zero(run->writable, KVM_PRE_FAULT_RUN_PAGES);
 	for (i = 0; i < nr; i++) {
-		if (!kvm_pre_fault_small_page(run->pages[i]))
+		if (!kvm_pre_fault_batch_page(kvm, run->pages[i]))
 			break;
 		if (i < fast || kvm_pre_fault_now_writable(hva + i * PAGE_SIZE,
 							   &run->pages[i]))
@@ -255,14 +306,19 @@ static long kvm_pre_fault_batch(struct kvm_vcpu *vcpu,
 	run->mmu_seq = kvm->mmu_invalidate_seq;
 	mmap_read_unlock(current->mm);
 
-	run->nr_pages = kvm_pre_fault_pin_run(run, hva);
+	run->nr_pages = kvm_pre_fault_pin_run(kvm, run, hva);
 	if (!run->nr_pages)
 		return 0;
 	run->gpa = range->gpa;
 	r = kvm_arch_pre_fault_map_run(vcpu, run);
 
+	/*
+	 * After an error part of the run may be mapped (an arch walk that
+	 * lost a race stops there): release every page as mapped.  A page
+	 * the host maps writable loses nothing by being marked dirty.
+	 */
 	for (i = 0; i < run->nr_pages; i++) {
-		if (!r && test_bit(i, run->writable))
+		if (test_bit(i, run->writable))
 			kvm_release_page_dirty(run->pages[i]);
 		else
 			kvm_release_page_clean(run->pages[i]);
@@ -296,6 +352,19 @@ static struct kvm_pre_fault_run *kvm_pre_fault_alloc_run(u64 size)
 #endif
 
 /*
+ * The arch's per-page step.  A function of its own so that the conformance
+ * suite can stand in for an arch (a KUnit static stub, inert otherwise)
+ * and make it fail as no arch here fails on demand.
+ */
+VISIBLE_IF_KUNIT long kvm_pre_fault_map_leaf(struct kvm_vcpu *vcpu,
+					     struct kvm_pre_fault_memory *range,
+					     struct kvm_memory_slot *slot)
+{
+	KUNIT_STATIC_STUB_REDIRECT(kvm_pre_fault_map_leaf, vcpu, range, slot);
+	return kvm_arch_vcpu_pre_fault_memory(vcpu, range, slot);
+}
+
+/*
  * One step: bytes mapped from range->gpa, or a negative errno.  The
  * memslot is looked up once, here, and handed to the arch, so that the
  * check and the mapping cannot see two different memslots; *@no_slot
@@ -308,15 +377,13 @@ static long kvm_pre_fault_step(struct kvm_vcpu *vcpu,
 			       struct kvm_pre_fault_run *run, bool *no_slot)
 {
 	struct kvm_memory_slot *slot;
-	u64 nr_leaves, leaf_bytes;
 	gpa_t slot_end;
+	bool batched;
 	long r;
 
 	r = kvm_pre_fault_may_continue(vcpu, range->gpa);
 	if (r)
 		return r;
-	if (vcpu->kvm->vm_dead)
-		return -EIO;
 	slot = kvm_vcpu_gfn_to_memslot(vcpu, gpa_to_gfn(range->gpa));
 	*no_slot = !slot;
 	if (!slot)
@@ -330,15 +397,11 @@ static long kvm_pre_fault_step(struct kvm_vcpu *vcpu,
 		return -EAGAIN;
 	slot_end = gfn_to_gpa(slot->base_gfn + slot->npages);
 
+	/* A per-page step counts its leaf in kvm_pre_fault_progress(). */
 	r = kvm_pre_fault_batch(vcpu, range, slot, run);
-	if (r > 0) {
-		nr_leaves = r >> PAGE_SHIFT;
-		leaf_bytes = PAGE_SIZE;
-	} else {
-		r = kvm_arch_vcpu_pre_fault_memory(vcpu, range, slot);
-		nr_leaves = 1;
-		leaf_bytes = r;
-	}
+	batched = r > 0;
+	if (!batched)
+		r = kvm_pre_fault_map_leaf(vcpu, range, slot);
 	if (r < 0)
 		return r;
 	/*
@@ -348,28 +411,47 @@ static long kvm_pre_fault_step(struct kvm_vcpu *vcpu,
 	if (WARN_ON_ONCE(r == 0 || r > (long)range->size ||
 			 range->gpa + r > slot_end))
 		return -EIO;
-	kvm_pre_fault_count_leaves(vcpu, leaf_bytes, nr_leaves);
+	++vcpu->stat.generic.pre_fault_steps;
+	if (batched)
+		kvm_pre_fault_count_leaves(vcpu, PAGE_SIZE, r >> PAGE_SHIFT);
 	return r;
 }
 
 /*
- * A step met a memslot update (@err -EAGAIN) or found no memslot (-ENOENT).
- * Leave SRCU, wait for any update in progress to complete (it holds
- * kvm->slots_lock until its final memslots are published; vcpu->mutex
- * nests outside slots_lock), and look again.
+ * Whether a memslot update was in progress or completed since the
+ * memslots of generation @gen were current: what an -EAGAIN from a step
+ * that started then may have met.
+ */
+static bool kvm_pre_fault_memslots_changed(struct kvm_vcpu *vcpu, u64 gen)
+{
+	u64 now = kvm_vcpu_memslots(vcpu)->generation;
+
+	return now != gen || (now & KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS);
+}
+
+/*
+ * A step that started with the memslots of generation @gen found no
+ * memslot (@err -ENOENT) or returned -EAGAIN.  An -EAGAIN that met no
+ * memslot update is the arch's own (its MMU cannot map now) and goes back
+ * to userspace: retrying here, with vcpu->mutex held, could only spin.
+ * Otherwise leave SRCU, wait for any update in progress to complete (it
+ * holds kvm->slots_lock until its final memslots are published;
+ * vcpu->mutex nests outside slots_lock), and look again.
  *
  * Return: 1 to try the step again; otherwise the errno for userspace:
  * -EAGAIN when the update deletes or moves @gpa's own memslot (the caller
- * decides whether to retry), -ENOENT when no memslot covers @gpa once no
- * update is in progress, -EINTR when a fatal signal interrupts the wait.
+ * decides whether to retry) or the arch asked for it, -ENOENT when no
+ * memslot covers @gpa once no update is in progress, -EINTR when a fatal
+ * signal interrupts the wait.
  */
 static int kvm_pre_fault_settle(struct kvm_vcpu *vcpu, gpa_t gpa, int err,
-				int *srcu_idx)
+				u64 gen, int *srcu_idx)
 {
 	struct kvm *kvm = vcpu->kvm;
 	bool covered;
 
-	if (err == -EAGAIN && kvm_pre_fault_slot_invalid(vcpu, gpa))
+	if (err == -EAGAIN && (kvm_pre_fault_slot_invalid(vcpu, gpa) ||
+			       !kvm_pre_fault_memslots_changed(vcpu, gen)))
 		return -EAGAIN;
 
 	srcu_read_unlock(&kvm->srcu, *srcu_idx);
@@ -408,6 +490,7 @@ long kvm_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 	u64 full_size = range->size;
 	bool no_slot = false;
 	long r;
+	u64 gen;
 	int idx;
 
 	if (range->flags)
@@ -424,9 +507,10 @@ long kvm_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 	vcpu_load(vcpu);
 	idx = srcu_read_lock(&vcpu->kvm->srcu);
 	do {
+		gen = kvm_vcpu_memslots(vcpu)->generation;
 		r = kvm_pre_fault_step(vcpu, range, run, &no_slot);
 		if (r == -EAGAIN || (r == -ENOENT && no_slot)) {
-			r = kvm_pre_fault_settle(vcpu, range->gpa, r, &idx);
+			r = kvm_pre_fault_settle(vcpu, range->gpa, r, gen, &idx);
 			if (r > 0)
 				continue;
 		}
@@ -434,6 +518,13 @@ long kvm_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 			break;
 		range->gpa += r;
 		range->size -= r;
+		/*
+		 * Between steps, let a synchronize_srcu() waiting for this
+		 * reader (a memslot or io-bus update, KVM_IOEVENTFD) through:
+		 * each step looks its memslot up afresh anyway.
+		 */
+		srcu_read_unlock(&vcpu->kvm->srcu, idx);
+		idx = srcu_read_lock(&vcpu->kvm->srcu);
 	} while (range->size);
 	srcu_read_unlock(&vcpu->kvm->srcu, idx);
 	vcpu_put(vcpu);

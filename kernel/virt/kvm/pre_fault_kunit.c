@@ -14,8 +14,10 @@
  * Where the feature is not enabled for the VM, the cases that need it are
  * reported as skipped with that reason, never as passed.
  */
+#include <kunit/static_stub.h>
 #include <kunit/test.h>
 #include <linux/completion.h>
+#include <linux/delay.h>
 #include <linux/fdtable.h>
 #include <linux/file.h>
 #include <linux/hugetlb.h>
@@ -29,6 +31,7 @@
 #include <linux/sizes.h>
 
 #include "kvm_kunit.h"
+#include "kvm_mm.h"
 
 /* Slots, away from anything an arch reserves low in the address space. */
 #define PF_TEST_SLOT_GPA	SZ_1G		/* slot 0: shmem, 4 KiB pages */
@@ -58,6 +61,15 @@
 #define PF_TEST_FAULT_SLOT	9		/* the same, through the fault path */
 #define PF_TEST_FAULT_GPA	(21ULL * SZ_1G)
 #define PF_TEST_BATCH_SIZE	SZ_256K
+#define PF_TEST_UNALIGNED_SLOT	10		/* THP, 1 MiB into a 2 MiB region */
+#define PF_TEST_UNALIGNED_SIZE	SZ_8M
+#define PF_TEST_PAR_SLOT	11		/* two vCPUs, small pages */
+#define PF_TEST_PAR_GPA		(24ULL * SZ_1G)
+#define PF_TEST_PAR_REGIONS	64
+#define PF_TEST_PAR_SIZE	(PF_TEST_PAR_REGIONS * SZ_2M)
+#define PF_TEST_LONG_SLOT	12		/* a long pre-fault */
+#define PF_TEST_LONG_GPA	(32ULL * SZ_1G)
+#define PF_TEST_LONG_SIZE	SZ_64M
 
 /*
  * How each arch's fault path maps a read fault while the slot logs dirty
@@ -232,6 +244,15 @@ static void pf_test_expect_range(struct kunit *test,
 	KUNIT_EXPECT_EQ(test, range->gpa, gpa);
 	KUNIT_EXPECT_EQ(test, range->size, size);
 	KUNIT_EXPECT_EQ(test, range->flags, 0);
+}
+
+/* A pre-fault of [@gpa, @gpa + @size) that must complete in one call. */
+static void pf_test_prefault_all(struct kunit *test, u64 gpa, u64 size)
+{
+	struct kvm_pre_fault_memory out;
+
+	KUNIT_ASSERT_EQ(test, pf_test_prefault(test, gpa, size, 0, &out), 0);
+	pf_test_expect_range(test, &out, gpa + size, 0);
 }
 
 static struct kvm_pre_fault_mapping pf_test_lookup(struct kunit *test, gpa_t gpa)
@@ -690,6 +711,38 @@ static void pf_test_thp_block(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, pf_test_lookup(test, PF_TEST_THP_LOG_GPA).mapped);
 }
 
+/*
+ * The statistics count a leaf at its size, wherever the range started in
+ * it, and count the steps that mapped: [block + 4 KiB, block + 2 MiB) over
+ * a THP is one step and one 2 MiB leaf, and a failed call counts nothing.
+ */
+static void pf_test_step_statistics(struct kunit *test)
+{
+	struct pf_test_vm *vm = test->priv;
+	u64 *hist = vm->vcpu->stat.generic.pre_fault_step_bytes_hist;
+	u64 before[ARRAY_SIZE(vm->vcpu->stat.generic.pre_fault_step_bytes_hist)];
+	struct kvm_pre_fault_memory out;
+	u64 steps;
+	int i;
+
+	pf_test_require_feature(test);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_THP_SLOT, 0, PF_TEST_THP_GPA,
+					       PF_TEST_THP_SIZE, pf_test_thp_mmap(test)), 0);
+	memcpy(before, hist, sizeof(before));
+	steps = vm->vcpu->stat.generic.pre_fault_steps;
+
+	pf_test_prefault_all(test, PF_TEST_THP_GPA + PAGE_SIZE, SZ_2M - PAGE_SIZE);
+	KUNIT_ASSERT_EQ(test, pf_test_lookup(test, PF_TEST_THP_GPA).size, SZ_2M);
+	KUNIT_EXPECT_EQ(test, vm->vcpu->stat.generic.pre_fault_steps - steps, 1);
+	for (i = 0; i < ARRAY_SIZE(before); i++)
+		KUNIT_EXPECT_EQ_MSG(test, hist[i] - before[i], i == fls64(SZ_2M) ? 1 : 0,
+				    "bucket %d", i);
+
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, PF_TEST_THP_GPA + PF_TEST_THP_SIZE,
+					       PAGE_SIZE, 0, &out), -ENOENT);
+	KUNIT_EXPECT_EQ(test, vm->vcpu->stat.generic.pre_fault_steps - steps, 1);
+}
+
 static void pf_test_dirty_logging(struct kunit *test)
 {
 	struct pf_test_vm *vm = test->priv;
@@ -723,6 +776,255 @@ static void pf_test_dirty_logging(struct kunit *test)
 				    PF_TEST_DIRTY_LOG_READ_FAULT_IN_BITMAP, "gpa 0x%llx", a);
 	}
 	srcu_read_unlock(&vm->kvm->srcu, idx);
+}
+
+/*
+ * Pages of [@gpa, @gpa + @size) whose mapping is not what @want expects:
+ * expected to be none, with the first one and the count in the message
+ * (one line per range, not per page).
+ */
+static void pf_test_expect_pages(struct kunit *test, u64 gpa, u64 size,
+				 bool (*want)(const struct kvm_pre_fault_mapping *map),
+				 const char *what)
+{
+	u64 a, first = 0, bad = 0;
+
+	for (a = gpa; a < gpa + size; a += PAGE_SIZE) {
+		struct kvm_pre_fault_mapping map = pf_test_lookup(test, a);
+
+		if (!want(&map) && !bad++)
+			first = a;
+	}
+	KUNIT_EXPECT_EQ_MSG(test, bad, 0, "pages of [0x%llx, 0x%llx) not %s, the first at 0x%llx",
+			    gpa, gpa + size, what, first);
+}
+
+static bool pf_test_is_unmapped(const struct kvm_pre_fault_mapping *map)
+{
+	return !map->mapped;
+}
+
+static bool pf_test_is_mapped(const struct kvm_pre_fault_mapping *map)
+{
+	return map->mapped;
+}
+
+static bool pf_test_is_read_only(const struct kvm_pre_fault_mapping *map)
+{
+	return !map->writable;
+}
+
+static bool pf_test_is_writable(const struct kvm_pre_fault_mapping *map)
+{
+	return map->mapped && map->writable;
+}
+
+/* No page of [@gpa, @gpa + @size) is mapped in the second stage. */
+static void pf_test_expect_unmapped(struct kunit *test, u64 gpa, u64 size)
+{
+	pf_test_expect_pages(test, gpa, size, pf_test_is_unmapped, "unmapped");
+}
+
+/*
+ * Every page of [@gpa, @gpa + @size) is mapped, each to the host page now
+ * behind it: no GPA reads memory the host freed or gave to another GPA.
+ */
+static void pf_test_expect_own_pages(struct kunit *test, u64 gpa, u64 size,
+				     unsigned long hva)
+{
+	struct kvm_pre_fault_mapping map;
+	u64 off, first = 0, bad = 0;
+
+	for (off = 0; off < size; off += PAGE_SIZE) {
+		map = pf_test_lookup(test, gpa + off);
+		if ((!map.mapped || map.pfn != pf_test_host_pfn(test, hva + off)) && !bad++)
+			first = gpa + off;
+	}
+	KUNIT_EXPECT_EQ_MSG(test, bad, 0,
+			    "pages of [0x%llx, 0x%llx) not mapped to their own host page, the first at 0x%llx",
+			    gpa, gpa + size, first);
+}
+
+/*
+ * Slots that start 1 MiB into a 2 MiB region: low, where QEMU puts x86 RAM
+ * above the legacy hole, and high.  Range walks that step from wherever
+ * they are, instead of from the start of the entry they met, skip entries
+ * of such slots.
+ */
+static const u64 pf_test_unaligned_gpas[] = { SZ_1M, 5ULL * SZ_1G + SZ_1M };
+
+static void pf_test_unaligned_gpa_desc(const u64 *gpa, char *desc)
+{
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "slot at 0x%llx", *gpa);
+}
+
+KUNIT_ARRAY_PARAM(pf_test_unaligned, pf_test_unaligned_gpas, pf_test_unaligned_gpa_desc);
+
+/*
+ * @size bytes of anonymous memory the host backs with transparent huge
+ * pages, from 1 MiB into a huge page: the returned address has the same
+ * offset in a 2 MiB region as the unaligned slots' GPAs.
+ */
+static unsigned long pf_test_unaligned_thp_mmap(struct kunit *test)
+{
+	unsigned long hva;
+
+	hva = pf_test_mmap(test, NULL, PF_TEST_UNALIGNED_SIZE + SZ_4M,
+			   MAP_ANONYMOUS | MAP_PRIVATE);
+	hva = ALIGN(hva, SZ_2M);
+	KUNIT_ASSERT_EQ(test, clear_user((void __user *)hva,
+					 PF_TEST_UNALIGNED_SIZE + SZ_2M), 0);
+	return hva + SZ_1M;
+}
+
+/*
+ * The unaligned slot at @gpa on THP-backed memory, pre-faulted from 1 MiB
+ * into the slot to its end: blocks at +1, +3 and +5 MiB (writable, the host
+ * wrote them), small pages in the last MiB, whose huge page extends past
+ * the slot, and nothing in the first MiB.
+ */
+static unsigned long pf_test_unaligned_slot(struct kunit *test, u64 gpa)
+{
+	struct pf_test_vm *vm = test->priv;
+	u64 end = gpa + PF_TEST_UNALIGNED_SIZE, off;
+	struct kvm_pre_fault_memory out;
+	unsigned long hva;
+
+	pf_test_require_feature(test);
+	hva = pf_test_unaligned_thp_mmap(test);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_UNALIGNED_SLOT, 0, gpa,
+					       PF_TEST_UNALIGNED_SIZE, hva), 0);
+	KUNIT_ASSERT_EQ(test, pf_test_prefault(test, gpa + SZ_1M, end - gpa - SZ_1M, 0, &out), 0);
+	pf_test_expect_range(test, &out, end, 0);
+	for (off = SZ_1M; off < SZ_8M - SZ_1M; off += SZ_2M) {
+		pf_test_expect_maps(test, gpa + off, hva + off, SZ_2M);
+		KUNIT_EXPECT_TRUE(test, pf_test_lookup(test, gpa + off).writable);
+	}
+	for (off = SZ_8M - SZ_1M; off < SZ_8M; off += PAGE_SIZE)
+		pf_test_expect_maps(test, gpa + off, hva + off, PAGE_SIZE);
+	pf_test_expect_unmapped(test, gpa, SZ_1M);
+	return hva;
+}
+
+/*
+ * The host drops the slot's memory (a balloon, a post-copy restart): the
+ * MMU notifier must unmap every block and page of the slot, and the guest
+ * must then see the host's new contents at every GPA.
+ */
+static void pf_test_unaligned_slot_zap(struct kunit *test)
+{
+	u64 gpa = *(const u64 *)test->param_value;
+	unsigned long hva = pf_test_unaligned_slot(test, gpa);
+
+	KUNIT_ASSERT_EQ(test, do_madvise(current->mm, hva, PF_TEST_UNALIGNED_SIZE,
+					 MADV_DONTNEED), 0);
+	pf_test_expect_unmapped(test, gpa - SZ_1M, PF_TEST_UNALIGNED_SIZE + SZ_2M);
+
+	KUNIT_ASSERT_EQ(test, clear_user((void __user *)hva, PF_TEST_UNALIGNED_SIZE), 0);
+	pf_test_prefault_all(test, gpa, PF_TEST_UNALIGNED_SIZE);
+	pf_test_expect_own_pages(test, gpa, PF_TEST_UNALIGNED_SIZE, hva);
+}
+
+/*
+ * Turning dirty logging on write-protects every leaf of the slot, blocks
+ * reached at any address included: a guest write that did not fault would
+ * be missing from the log, and lost by a live migration.
+ */
+static void pf_test_unaligned_slot_dirty_log(struct kunit *test)
+{
+	u64 gpa = *(const u64 *)test->param_value;
+	unsigned long hva = pf_test_unaligned_slot(test, gpa);
+
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(test->priv, PF_TEST_UNALIGNED_SLOT,
+					       KVM_MEM_LOG_DIRTY_PAGES, gpa,
+					       PF_TEST_UNALIGNED_SIZE, hva), 0);
+	pf_test_expect_pages(test, gpa, PF_TEST_UNALIGNED_SIZE, pf_test_is_read_only,
+			     "write-protected");
+}
+
+/*
+ * A slot deleted and re-created at the same GPA on other memory: nothing
+ * of the old slot may stay mapped, and every GPA then maps the new memory.
+ */
+static void pf_test_unaligned_slot_recreate(struct kunit *test)
+{
+	u64 gpa = *(const u64 *)test->param_value;
+	unsigned long hva;
+
+	pf_test_unaligned_slot(test, gpa);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(test->priv, PF_TEST_UNALIGNED_SLOT, 0, gpa,
+					       0, 0), 0);
+	pf_test_expect_unmapped(test, gpa - SZ_1M, PF_TEST_UNALIGNED_SIZE + SZ_2M);
+
+	hva = pf_test_unaligned_thp_mmap(test);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(test->priv, PF_TEST_UNALIGNED_SLOT, 0, gpa,
+					       PF_TEST_UNALIGNED_SIZE, hva), 0);
+	pf_test_prefault_all(test, gpa, PF_TEST_UNALIGNED_SIZE);
+	pf_test_expect_own_pages(test, gpa, PF_TEST_UNALIGNED_SIZE, hva);
+}
+
+/*
+ * Slot 0 (4 KiB pages) pre-faulted from 2 MiB to its end, written by the
+ * host: the 2 MiB region below has no last-level table at all.
+ */
+static void pf_test_upper_half_mapped(struct kunit *test)
+{
+	struct pf_test_vm *vm = test->priv;
+	u64 gpa = PF_TEST_SLOT_GPA + SZ_2M;
+
+	pf_test_require_feature(test);
+	KUNIT_ASSERT_EQ(test, clear_user((void __user *)vm->hva, PF_TEST_SLOT_SIZE), 0);
+	pf_test_prefault_all(test, gpa, SZ_2M);
+	pf_test_expect_pages(test, gpa, SZ_2M, pf_test_is_writable, "writable");
+	pf_test_expect_unmapped(test, PF_TEST_SLOT_GPA, SZ_2M);
+}
+
+/*
+ * An MMU-notifier range that starts 1 MiB into a region without a
+ * last-level table, over small pages: [1 MiB, 3 MiB) of slot 0 unmaps the
+ * pages of [2 MiB, 3 MiB) and leaves those above.
+ */
+static void pf_test_notifier_range_unaligned(struct kunit *test)
+{
+	struct pf_test_vm *vm = test->priv;
+
+	pf_test_upper_half_mapped(test);
+	KUNIT_ASSERT_EQ(test, do_madvise(current->mm, vm->hva + SZ_1M, SZ_2M,
+					 MADV_DONTNEED), 0);
+	pf_test_expect_unmapped(test, PF_TEST_SLOT_GPA + SZ_2M, SZ_1M);
+	pf_test_expect_pages(test, PF_TEST_SLOT_GPA + SZ_2M + SZ_1M, SZ_1M,
+			     pf_test_is_mapped, "mapped");
+}
+
+/*
+ * KVM_CLEAR_DIRTY_LOG re-protects a window of BITS_PER_LONG pages; one
+ * that straddles a 2 MiB boundary, below which nothing is mapped, must
+ * write-protect the pages above the boundary, and only the window.
+ */
+static void pf_test_clear_dirty_window(struct kunit *test)
+{
+#ifdef CONFIG_KVM_GENERIC_DIRTYLOG_READ_PROTECT
+	struct pf_test_vm *vm = test->priv;
+	const u64 first = (SZ_2M >> PAGE_SHIFT) - BITS_PER_LONG / 2;
+	u64 end = PF_TEST_SLOT_GPA + gfn_to_gpa(first + BITS_PER_LONG);
+	struct kvm_memory_slot *slot;
+	int idx;
+
+	pf_test_upper_half_mapped(test);
+	idx = srcu_read_lock(&vm->kvm->srcu);
+	slot = gfn_to_memslot(vm->kvm, gpa_to_gfn(PF_TEST_SLOT_GPA));
+	KVM_MMU_LOCK(vm->kvm);
+	kvm_arch_mmu_enable_log_dirty_pt_masked(vm->kvm, slot, first, ~0UL);
+	KVM_MMU_UNLOCK(vm->kvm);
+	srcu_read_unlock(&vm->kvm->srcu, idx);
+
+	pf_test_expect_pages(test, PF_TEST_SLOT_GPA + SZ_2M, end - PF_TEST_SLOT_GPA - SZ_2M,
+			     pf_test_is_read_only, "write-protected");
+	pf_test_expect_pages(test, end, PF_TEST_SLOT_GPA + SZ_4M - end, pf_test_is_writable,
+			     "writable");
+#else
+	kunit_skip(test, "no KVM_CLEAR_DIRTY_LOG on this arch");
+#endif
 }
 
 /*
@@ -842,6 +1144,286 @@ static void pf_test_dead_vm(struct kunit *test)
 	kvm_vm_dead(vm->kvm);
 	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, PF_TEST_SLOT_GPA, SZ_64K, 0, &out), -EIO);
 	pf_test_expect_range(test, &out, PF_TEST_SLOT_GPA, SZ_64K);
+}
+
+/**
+ * struct pf_test_par - a second vCPU pre-faulting beside the test's own
+ * @mm: the test's mm, which the second vCPU's thread borrows
+ * @file: the second vCPU's file
+ * @uarg: its user page for the ioctl's argument
+ * @go: completed once per round: pre-fault the upper half of the round's region
+ * @done: completed once per round when that pre-fault returned
+ * @r: the return of each round's pre-fault
+ * @start: when each round's pre-fault started (ktime, ns)
+ * @end: when it returned
+ * @out: the range each round's pre-fault left
+ */
+struct pf_test_par {
+	struct mm_struct *mm;
+	struct file *file;
+	unsigned long uarg;
+	struct completion go, done;
+	long r[PF_TEST_PAR_REGIONS];
+	u64 start[PF_TEST_PAR_REGIONS], end[PF_TEST_PAR_REGIONS];
+	struct kvm_pre_fault_memory out[PF_TEST_PAR_REGIONS];
+};
+
+static long pf_test_prefault_file(struct file *file, unsigned long uarg,
+				  u64 gpa, u64 size, struct kvm_pre_fault_memory *out)
+{
+	struct kvm_pre_fault_memory range = { .gpa = gpa, .size = size };
+	long r;
+
+	if (copy_to_user((void __user *)uarg, &range, sizeof(range)))
+		return -EFAULT;
+	r = file->f_op->unlocked_ioctl(file, KVM_PRE_FAULT_MEMORY, uarg);
+	if (copy_from_user(out, (void __user *)uarg, sizeof(*out)))
+		return -EFAULT;
+	return r;
+}
+
+/* The second vCPU: the upper half of each region, when told. */
+static int pf_test_par_upper(void *data)
+{
+	struct pf_test_par *par = data;
+	u64 gpa;
+	int i;
+
+	kthread_use_mm(par->mm);
+	for (i = 0; i < PF_TEST_PAR_REGIONS; i++) {
+		wait_for_completion(&par->go);
+		gpa = PF_TEST_PAR_GPA + i * SZ_2M + SZ_1M;
+		par->start[i] = ktime_get_ns();
+		par->r[i] = pf_test_prefault_file(par->file, par->uarg, gpa, SZ_1M,
+						  &par->out[i]);
+		par->end[i] = ktime_get_ns();
+		complete(&par->done);
+	}
+	kthread_unuse_mm(par->mm);
+	return 0;
+}
+
+/*
+ * Two vCPUs pre-fault the two halves of each of many fresh 2 MiB regions
+ * of small, host-populated pages at once, both needing the region's one
+ * last-level table: whichever loses the race to install it must still map
+ * every page it reports done.  The rounds in which both calls overlapped
+ * in time are counted and required.
+ */
+static void pf_test_parallel_halves(struct kunit *test)
+{
+	struct pf_test_vm *vm = test->priv;
+	struct pf_test_par *par;
+	struct kvm_pre_fault_memory out;
+	struct task_struct *thread;
+	unsigned int overlapped = 0;
+	unsigned long hva;
+	u64 gpa, start, end;
+	int fd, i, r;
+
+	pf_test_require_feature(test);
+	par = kunit_kzalloc(test, sizeof(*par), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, par);
+	par->mm = current->mm;
+	init_completion(&par->go);
+	init_completion(&par->done);
+
+	hva = pf_test_mmap(test, NULL, PF_TEST_PAR_SIZE, MAP_ANONYMOUS | MAP_PRIVATE);
+	KUNIT_ASSERT_EQ(test, do_madvise(current->mm, hva, PF_TEST_PAR_SIZE, MADV_NOHUGEPAGE), 0);
+	KUNIT_ASSERT_EQ(test, clear_user((void __user *)hva, PF_TEST_PAR_SIZE), 0);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_PAR_SLOT, 0, PF_TEST_PAR_GPA,
+					       PF_TEST_PAR_SIZE, hva), 0);
+	par->uarg = pf_test_mmap(test, NULL, PAGE_SIZE, MAP_ANONYMOUS | MAP_PRIVATE);
+
+	fd = kvm_vm_ioctl_create_vcpu(vm->kvm, 1);
+	KUNIT_ASSERT_GE_MSG(test, fd, 0, "KVM_CREATE_VCPU 1");
+	r = kunit_add_action_or_reset(test, pf_test_close_fd, (void *)(unsigned long)fd);
+	KUNIT_ASSERT_EQ(test, r, 0);
+	par->file = fget(fd);
+	KUNIT_ASSERT_NOT_NULL(test, par->file);
+	r = kunit_add_action_or_reset(test, pf_test_fput, par->file);
+	KUNIT_ASSERT_EQ(test, r, 0);
+
+	thread = kthread_run(pf_test_par_upper, par, "kvm_pf_upper");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(thread));
+	for (i = 0; i < PF_TEST_PAR_REGIONS; i++) {
+		gpa = PF_TEST_PAR_GPA + i * SZ_2M;
+		complete(&par->go);
+		start = ktime_get_ns();
+		r = pf_test_prefault(test, gpa, SZ_1M, 0, &out);
+		end = ktime_get_ns();
+		wait_for_completion(&par->done);
+
+		KUNIT_EXPECT_EQ_MSG(test, r, 0, "lower half of region %d", i);
+		pf_test_expect_range(test, &out, gpa + SZ_1M, 0);
+		KUNIT_EXPECT_EQ_MSG(test, par->r[i], 0, "upper half of region %d", i);
+		pf_test_expect_range(test, &par->out[i], gpa + SZ_2M, 0);
+		/* Both calls said done: every page of the region is mapped. */
+		pf_test_expect_pages(test, gpa, SZ_2M, pf_test_is_writable, "mapped writable");
+		overlapped += start < par->end[i] && par->start[i] < end;
+	}
+	kunit_info(test, "%u of %u rounds had both vCPUs pre-faulting at once",
+		   overlapped, PF_TEST_PAR_REGIONS);
+	KUNIT_EXPECT_GT(test, overlapped, 0);
+}
+
+/**
+ * struct pf_test_srcu_waiter - an io-bus update beside a long pre-fault
+ * @kvm: the VM
+ * @steps: the pre-faulting vCPU's pre_fault_steps, to see it under way
+ * @steps_before: its value before the pre-fault started
+ * @started: whether the pre-fault was seen under way before the wait
+ * @end: when synchronize_srcu_expedited() returned (ktime, ns)
+ * @finished: completed when the thread is done
+ */
+struct pf_test_srcu_waiter {
+	struct kvm *kvm;
+	const u64 *steps;
+	u64 steps_before;
+	bool started;
+	u64 end;
+	struct completion finished;
+};
+
+/*
+ * Once the pre-fault is under way, wait for kvm->srcu readers as an
+ * io-bus registration (KVM_IOEVENTFD) does.
+ */
+static int pf_test_srcu_wait(void *data)
+{
+	struct pf_test_srcu_waiter *w = data;
+	unsigned long timeout = jiffies + 10 * HZ;
+
+	while (READ_ONCE(*w->steps) < w->steps_before + 16 && time_before(jiffies, timeout))
+		usleep_range(100, 200);
+	w->started = READ_ONCE(*w->steps) >= w->steps_before + 16;
+	synchronize_srcu_expedited(&w->kvm->srcu);
+	w->end = ktime_get_ns();
+	complete(&w->finished);
+	return 0;
+}
+
+/*
+ * A long pre-fault does not hold up kvm->srcu's grace periods until it
+ * ends: an io-bus update that starts while it runs completes before it
+ * returns.
+ */
+static void pf_test_srcu_between_steps(struct kunit *test)
+{
+	struct pf_test_vm *vm = test->priv;
+	struct pf_test_srcu_waiter w = {
+		.kvm = vm->kvm,
+		.steps = &vm->vcpu->stat.generic.pre_fault_steps,
+		.steps_before = vm->vcpu->stat.generic.pre_fault_steps,
+	};
+	struct task_struct *thread;
+	unsigned long hva;
+	u64 end;
+
+	pf_test_require_feature(test);
+	/* Untouched memory on small pages: many steps, each a host fault. */
+	hva = pf_test_mmap(test, NULL, PF_TEST_LONG_SIZE, MAP_ANONYMOUS | MAP_PRIVATE);
+	KUNIT_ASSERT_EQ(test, do_madvise(current->mm, hva, PF_TEST_LONG_SIZE, MADV_NOHUGEPAGE), 0);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_LONG_SLOT, 0, PF_TEST_LONG_GPA,
+					       PF_TEST_LONG_SIZE, hva), 0);
+	init_completion(&w.finished);
+	thread = kthread_run(pf_test_srcu_wait, &w, "kvm_pf_srcu");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(thread));
+
+	pf_test_prefault_all(test, PF_TEST_LONG_GPA, PF_TEST_LONG_SIZE);
+	end = ktime_get_ns();
+	wait_for_completion(&w.finished);
+	KUNIT_EXPECT_TRUE_MSG(test, w.started, "the pre-fault was not seen under way");
+	KUNIT_EXPECT_LT_MSG(test, w.end, end,
+			    "the SRCU grace period ended %llu us after the pre-fault",
+			    (w.end - end) / NSEC_PER_USEC);
+}
+
+#ifdef CONFIG_KVM_GENERIC_PRE_FAULT_BATCH
+/* The host frame the stand-in below calls device memory. */
+static kvm_pfn_t pf_test_device_pfn;
+
+/* The arch's answer, except for one frame that stands for device memory. */
+static bool pf_test_batch_page_but_one(struct kvm *kvm, struct page *page)
+{
+	return page_to_pfn(page) != pf_test_device_pfn &&
+	       !folio_test_large(page_folio(page)) &&
+	       kvm_arch_pre_fault_batch_pfn(kvm, page_to_pfn(page));
+}
+#endif
+
+/*
+ * A frame the arch maps otherwise than normal memory (arm64: outside the
+ * linear map, a VM_MIXEDMAP mapping of no-map memory) ends a batched run:
+ * the run before it is one step, the frame one step of the fault path,
+ * the rest another run, and every page maps its own host frame.
+ */
+static void pf_test_batch_ends_at_device_pfn(struct kunit *test)
+{
+#ifdef CONFIG_KVM_GENERIC_PRE_FAULT_BATCH
+	struct pf_test_vm *vm = test->priv;
+	const u64 size = 16 * PAGE_SIZE;
+	unsigned long hva;
+	u64 steps;
+
+	pf_test_require_feature(test);
+	hva = pf_test_mmap(test, NULL, size, MAP_ANONYMOUS | MAP_PRIVATE);
+	KUNIT_ASSERT_EQ(test, do_madvise(current->mm, hva, size, MADV_NOHUGEPAGE), 0);
+	KUNIT_ASSERT_EQ(test, clear_user((void __user *)hva, size), 0);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_BATCH_SLOT, 0, PF_TEST_BATCH_GPA,
+					       size, hva), 0);
+	pf_test_device_pfn = pf_test_host_pfn(test, hva + 2 * PAGE_SIZE);
+
+	steps = vm->vcpu->stat.generic.pre_fault_steps;
+	kunit_activate_static_stub(test, kvm_pre_fault_batch_page, pf_test_batch_page_but_one);
+	pf_test_prefault_all(test, PF_TEST_BATCH_GPA, size);
+	kunit_deactivate_static_stub(test, kvm_pre_fault_batch_page);
+	KUNIT_EXPECT_EQ(test, vm->vcpu->stat.generic.pre_fault_steps - steps, 3);
+	pf_test_expect_own_pages(test, PF_TEST_BATCH_GPA, size, hva);
+#else
+	kunit_skip(test, "this arch has no batched pre-fault");
+#endif
+}
+
+/* Calls of the stand-in below, and after how many it maps as the arch would. */
+#define PF_TEST_ARCH_EAGAIN_CALLS	1000
+static unsigned int pf_test_arch_eagain_calls;
+
+/*
+ * An arch that cannot map now, with no memslot update anywhere (powerpc
+ * before KVM_RUN set up its MMU): -EAGAIN, for long enough that a loop
+ * retrying it shows, and then the real mapping, so that such a loop ends.
+ */
+static long pf_test_map_leaf_eagain(struct kvm_vcpu *vcpu,
+				    struct kvm_pre_fault_memory *range,
+				    struct kvm_memory_slot *slot)
+{
+	if (++pf_test_arch_eagain_calls <= PF_TEST_ARCH_EAGAIN_CALLS)
+		return -EAGAIN;
+	return kvm_arch_vcpu_pre_fault_memory(vcpu, range, slot);
+}
+
+/*
+ * An -EAGAIN of the arch's own goes back to userspace after one call, the
+ * range unchanged: retried in the kernel, with vcpu->mutex held, it would
+ * spin until a signal while the KVM_RUN that could end it waits for the
+ * mutex.
+ */
+static void pf_test_arch_eagain(struct kunit *test)
+{
+	struct kvm_pre_fault_memory out;
+	long r;
+
+	pf_test_require_feature(test);
+	pf_test_arch_eagain_calls = 0;
+	kunit_activate_static_stub(test, kvm_pre_fault_map_leaf, pf_test_map_leaf_eagain);
+	r = pf_test_prefault(test, PF_TEST_SLOT_GPA, PAGE_SIZE, 0, &out);
+	kunit_deactivate_static_stub(test, kvm_pre_fault_map_leaf);
+
+	KUNIT_EXPECT_EQ(test, r, -EAGAIN);
+	pf_test_expect_range(test, &out, PF_TEST_SLOT_GPA, PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, pf_test_arch_eagain_calls, 1);
+	KUNIT_EXPECT_FALSE(test, pf_test_lookup(test, PF_TEST_SLOT_GPA).mapped);
 }
 
 struct pf_test_race {
@@ -1040,10 +1622,20 @@ static struct kunit_case pf_test_cases[] = {
 	KUNIT_CASE(pf_test_hugetlb_misaligned),
 	KUNIT_CASE(pf_test_hugetlb_slot_end),
 	KUNIT_CASE(pf_test_thp_block),
+	KUNIT_CASE(pf_test_step_statistics),
 	KUNIT_CASE(pf_test_dirty_logging),
 	KUNIT_CASE(pf_test_batch_matches_fault_path),
+	KUNIT_CASE(pf_test_batch_ends_at_device_pfn),
+	KUNIT_CASE_PARAM(pf_test_unaligned_slot_zap, pf_test_unaligned_gen_params),
+	KUNIT_CASE_PARAM(pf_test_unaligned_slot_dirty_log, pf_test_unaligned_gen_params),
+	KUNIT_CASE_PARAM(pf_test_unaligned_slot_recreate, pf_test_unaligned_gen_params),
+	KUNIT_CASE(pf_test_notifier_range_unaligned),
+	KUNIT_CASE(pf_test_clear_dirty_window),
 	KUNIT_CASE(pf_test_signal_pending),
 	KUNIT_CASE(pf_test_dead_vm),
+	KUNIT_CASE(pf_test_arch_eagain),
+	KUNIT_CASE_SLOW(pf_test_parallel_halves),
+	KUNIT_CASE_SLOW(pf_test_srcu_between_steps),
 	KUNIT_CASE_SLOW(pf_test_concurrent_delete),
 	KUNIT_CASE_SLOW(pf_test_update_elsewhere),
 	{}

@@ -76,7 +76,7 @@ long kvm_arch_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 	if (!(pte & KVM_PTE_LEAF_ATTR_LO_S2_AF))
 		kvm_s2_handle_access_fault(kvm, fault.mmu, range->gpa);
 
-	return kvm_pre_fault_progress(range, size);
+	return kvm_pre_fault_progress(vcpu, range, size);
 }
 
 /* Stops a walk at the first valid leaf, which *arg then gives. */
@@ -107,11 +107,28 @@ unsigned int kvm_arch_pre_fault_run_pages(struct kvm_vcpu *vcpu,
 	/* user_mem_abort() also sanitises the MTE tags of a new page. */
 	if (kvm_has_mte(kvm))
 		return 0;
+	/*
+	 * The one last-level table a run may need, allocated before the
+	 * generic code pins the run: reclaim during the allocation could
+	 * otherwise zap the pinned pages and waste the run.
+	 */
+	if (kvm_mmu_topup_memory_cache(&vcpu->arch.mmu_page_cache,
+				       kvm_mmu_cache_min_pages(&kvm->arch.mmu)))
+		return 0;
 
 	read_lock(&kvm->mmu_lock);
 	kvm_pgtable_walk(kvm->arch.mmu.pgt, gpa, end - gpa, &walker);
 	read_unlock(&kvm->mmu_lock);
 	return (end - gpa) >> PAGE_SHIFT;
+}
+
+/*
+ * user_mem_abort() maps a frame outside the linear map (kvm_is_device_pfn())
+ * as Device memory and skips the cache maintenance it cannot do there.
+ */
+bool kvm_arch_pre_fault_batch_pfn(struct kvm *kvm, kvm_pfn_t pfn)
+{
+	return pfn_is_map_memory(pfn);
 }
 
 int kvm_arch_pre_fault_map_run(struct kvm_vcpu *vcpu,
@@ -133,18 +150,13 @@ int kvm_arch_pre_fault_map_run(struct kvm_vcpu *vcpu,
 	if (cpus_have_final_cap(ARM64_HAS_CACHE_DIC))
 		prot |= KVM_PGTABLE_PROT_X;
 
-	/* One last-level table: what a single page's fault may allocate. */
-	r = kvm_mmu_topup_memory_cache(memcache, kvm_mmu_cache_min_pages(mmu));
-	if (r)
-		return r;
-
 	read_lock(&kvm->mmu_lock);
-	if (kvm_pre_fault_run_stale(kvm, run))
-		r = -EAGAIN;
+	r = kvm_pre_fault_run_stale(kvm, run) ? -EAGAIN : 0;
 	/*
-	 * A walk per stretch of pages with the same permissions.  The first
-	 * walk allocates the one last-level table they share before it writes
-	 * a leaf, so an -ENOMEM leaves nothing mapped.
+	 * A walk per stretch of pages with the same permissions, from the
+	 * memory cache kvm_arch_pre_fault_run_pages() filled.  A walk that
+	 * loses a race for an entry to another vCPU (a guest fault, another
+	 * pre-fault) stops with -EAGAIN, the stretches before it mapped.
 	 */
 	for (i = 0; !r && i < run->nr_pages; i = end) {
 		writable = test_bit(i, run->writable);

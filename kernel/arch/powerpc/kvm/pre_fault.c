@@ -76,9 +76,16 @@ long kvmhv_pre_fault_memory(struct kvm_vcpu *vcpu,
 		r = -EOPNOTSUPP;
 		goto out;
 	}
+	/*
+	 * Radix VMs start with the MMU ready; after a switch of the VM's MMU
+	 * mode (KVM_PPC_CONFIGURE_V3_MMU) it is set up by the next KVM_RUN,
+	 * or here, the same way: -EAGAIN would only have userspace retry a
+	 * call that cannot succeed before that KVM_RUN.
+	 */
 	if (!kvm->arch.mmu_ready) {
-		r = -EAGAIN;
-		goto out;
+		r = kvmhv_setup_mmu(vcpu);
+		if (r)
+			goto out;
 	}
 
 	/*
@@ -101,7 +108,7 @@ long kvmhv_pre_fault_memory(struct kvm_vcpu *vcpu,
 		if (r)
 			goto out;
 	}
-	r = kvm_pre_fault_progress(range, size);
+	r = kvm_pre_fault_progress(vcpu, range, size);
 out:
 	atomic_dec(&kvm->arch.vcpus_running);
 	return r;

@@ -47,7 +47,7 @@ long kvm_arch_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 		size = kvm_riscv_gstage_mkyoung(kvm, range->gpa);
 	}
 
-	return kvm_pre_fault_progress(range, size);
+	return kvm_pre_fault_progress(vcpu, range, size);
 }
 
 unsigned int kvm_arch_pre_fault_run_pages(struct kvm_vcpu *vcpu,
@@ -57,10 +57,24 @@ unsigned int kvm_arch_pre_fault_run_pages(struct kvm_vcpu *vcpu,
 	struct kvm *kvm = vcpu->kvm;
 	unsigned int nr;
 
+	/*
+	 * The tables a run may need, allocated before the generic code pins
+	 * the run: reclaim during the allocation could otherwise zap the
+	 * pinned pages and waste the run.
+	 */
+	if (kvm_riscv_gstage_topup(vcpu))
+		return 0;
+
 	spin_lock(&kvm->mmu_lock);
 	nr = kvm_riscv_gstage_unmapped_pages(kvm, gpa, max_pages);
 	spin_unlock(&kvm->mmu_lock);
 	return nr;
+}
+
+/* The g-stage fault path maps every frame with the same attributes. */
+bool kvm_arch_pre_fault_batch_pfn(struct kvm *kvm, kvm_pfn_t pfn)
+{
+	return true;
 }
 
 int kvm_arch_pre_fault_map_run(struct kvm_vcpu *vcpu,
@@ -69,10 +83,7 @@ int kvm_arch_pre_fault_map_run(struct kvm_vcpu *vcpu,
 	struct kvm *kvm = vcpu->kvm;
 	int r;
 
-	r = kvm_riscv_gstage_topup(vcpu);
-	if (r)
-		return r;
-
+	/* From the memory cache kvm_arch_pre_fault_run_pages() filled. */
 	spin_lock(&kvm->mmu_lock);
 	if (kvm_pre_fault_run_stale(kvm, run))
 		r = -EAGAIN;
