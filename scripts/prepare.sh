@@ -67,13 +67,20 @@ keep=$(awk 'FILENAME == ARGV[1] { want[FNR] = $0; next }
 	    END { print n + 0 }' "$stamp.want" "$stamp.have")
 applied=$(wc -l < "$stamp.have")
 if [ "$keep" -lt "$applied" ]; then
-	if [ -n "$(quilt diff -z 2>/dev/null)" ]; then
+	# Edits made in the tree since the top patch was last refreshed are
+	# lost by a pop.  Only when that patch file is as it was applied: a
+	# patch file changed under the tree (a pull, a refresh elsewhere) makes
+	# the tree differ from it without any edit here.
+	top_applied=$(tail -n 1 "$stamp.have")
+	top_now="${top_applied%% *} $(sha256sum < "$patches/${top_applied%% *}" 2>/dev/null | cut -c1-64)"
+	if [ "$top_now" = "$top_applied" ] && [ -n "$(quilt diff -z 2>/dev/null)" ]; then
 		die "the top patch has unrefreshed changes; run 'quilt refresh' in build/linux first"
 	fi
+	# -f: restore from quilt's backups even where the patch file changed.
 	if [ "$keep" -eq 0 ]; then
-		quilt pop -a -q > /dev/null
+		quilt pop -a -f -q > /dev/null
 	else
-		quilt pop -q "$(sed -n "${keep}p" "$stamp.have" | cut -d' ' -f1)" > /dev/null
+		quilt pop -f -q "$(sed -n "${keep}p" "$stamp.have" | cut -d' ' -f1)" > /dev/null
 	fi
 	say "popped $((applied - keep)) changed patches"
 fi

@@ -51,6 +51,20 @@ long kvm_arch_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 				    struct kvm_memory_slot *slot);
 
 /**
+ * kvm_arch_pre_fault_prepare() - get a vCPU ready to map a range
+ * @vcpu: the vCPU the ioctl was issued on; loaded, vcpu->mutex held,
+ *	kvm->srcu not held
+ *
+ * Called once per KVM_PRE_FAULT_MEMORY, before the range is walked: set
+ * up what the vCPU's next KVM_RUN would set up first and the mapping
+ * needs (powerpc: the VM's MMU after a mode switch), outside kvm->srcu
+ * as KVM_RUN does it.  Nothing to do on most architectures.
+ *
+ * Return: 0, or a negative errno for userspace (the range unchanged).
+ */
+int kvm_arch_pre_fault_prepare(struct kvm_vcpu *vcpu);
+
+/**
  * kvm_arch_pre_fault_supported() - whether pre-fault works for a VM
  * @kvm: the VM, or NULL for what /dev/kvm reports (the default VM type)
  *
@@ -195,8 +209,8 @@ bool kvm_arch_pre_fault_batch_pfn(struct kvm *kvm, kvm_pfn_t pfn);
  * arch's TLBs may hold for the run once, not per page.
  *
  * Return: 0 when every page of @run is mapped; -EAGAIN when the run is
- * stale, or the walk lost a race for an entry to another walker or met a
- * mapping the batch does not replace (a block), -ENOMEM.  After an error
+ * stale, or the walk met an entry another walker is still installing, or
+ * a mapping the arch's batch does not replace (riscv: a block), -ENOMEM.  After an error
  * a prefix of @run may be mapped, each page as a success would have
  * mapped it (the generic code releases every page as mapped, dirty when
  * writable), and no page the walk did not reach: a stretch the walk

@@ -503,8 +503,13 @@ long kvm_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 	if (range->gpa + range->size > kvm_arch_pre_fault_gpa_limit(vcpu))
 		return -EINVAL;
 
-	run = kvm_pre_fault_alloc_run(range->size);
 	vcpu_load(vcpu);
+	r = kvm_arch_pre_fault_prepare(vcpu);
+	if (r) {
+		vcpu_put(vcpu);
+		return r;
+	}
+	run = kvm_pre_fault_alloc_run(range->size);
 	idx = srcu_read_lock(&vcpu->kvm->srcu);
 	do {
 		gen = kvm_vcpu_memslots(vcpu)->generation;

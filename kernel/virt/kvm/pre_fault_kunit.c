@@ -69,7 +69,7 @@
 #define PF_TEST_PAR_SIZE	(PF_TEST_PAR_REGIONS * SZ_2M)
 #define PF_TEST_LONG_SLOT	12		/* a long pre-fault */
 #define PF_TEST_LONG_GPA	(32ULL * SZ_1G)
-#define PF_TEST_LONG_SIZE	SZ_64M
+#define PF_TEST_LONG_SIZE	SZ_128M
 
 /*
  * How each arch's fault path maps a read fault while the slot logs dirty
@@ -926,6 +926,25 @@ static void pf_test_unaligned_slot_zap(struct kunit *test)
 }
 
 /*
+ * x86 with PML logs guest writes through the dirty bit of 4 KiB leaves:
+ * enabling dirty logging and KVM_CLEAR_DIRTY_LOG then write-protect only
+ * leaves larger than a page and clear the dirty bit of the others.
+ */
+static bool pf_test_logs_by_dirty_bit(void)
+{
+#ifdef CONFIG_X86
+	return kvm_x86_ops.cpu_dirty_log_size;
+#else
+	return false;
+#endif
+}
+
+static bool pf_test_block_read_only(const struct kvm_pre_fault_mapping *map)
+{
+	return !map->writable || map->size == PAGE_SIZE;
+}
+
+/*
  * Turning dirty logging on write-protects every leaf of the slot, blocks
  * reached at any address included: a guest write that did not fault would
  * be missing from the log, and lost by a live migration.
@@ -938,8 +957,12 @@ static void pf_test_unaligned_slot_dirty_log(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, pf_test_set_slot(test->priv, PF_TEST_UNALIGNED_SLOT,
 					       KVM_MEM_LOG_DIRTY_PAGES, gpa,
 					       PF_TEST_UNALIGNED_SIZE, hva), 0);
-	pf_test_expect_pages(test, gpa, PF_TEST_UNALIGNED_SIZE, pf_test_is_read_only,
-			     "write-protected");
+	if (pf_test_logs_by_dirty_bit())
+		pf_test_expect_pages(test, gpa, PF_TEST_UNALIGNED_SIZE, pf_test_block_read_only,
+				     "write-protected if a block");
+	else
+		pf_test_expect_pages(test, gpa, PF_TEST_UNALIGNED_SIZE, pf_test_is_read_only,
+				     "write-protected");
 }
 
 /*
@@ -1010,6 +1033,8 @@ static void pf_test_clear_dirty_window(struct kunit *test)
 	struct kvm_memory_slot *slot;
 	int idx;
 
+	if (pf_test_logs_by_dirty_bit())
+		kunit_skip(test, "x86 with PML clears dirty bits, which the lookup does not show");
 	pf_test_upper_half_mapped(test);
 	idx = srcu_read_lock(&vm->kvm->srcu);
 	slot = gfn_to_memslot(vm->kvm, gpa_to_gfn(PF_TEST_SLOT_GPA));
@@ -1147,6 +1172,59 @@ static void pf_test_dead_vm(struct kunit *test)
 }
 
 /**
+ * struct pf_test_helper - a kthread a case runs beside itself
+ * @task: the kthread, a reference held
+ * @mm: the case's mm, which the kthread borrows; a user reference held
+ */
+struct pf_test_helper {
+	struct task_struct *task;
+	struct mm_struct *mm;
+};
+
+static void pf_test_stop_helper(void *data)
+{
+	struct pf_test_helper *helper = data;
+
+	kthread_stop(helper->task);
+	put_task_struct(helper->task);
+	mmput(helper->mm);
+}
+
+/*
+ * Run @fn(@data) on a kthread that may borrow the case's mm (with
+ * kthread_use_mm()), stopped and waited for when the case ends, an
+ * assertion that ends it early included: the kthread and what it uses
+ * (@data allocated with kunit_kzalloc() before this call, the VM, the mm)
+ * never outlive each other.  @fn must return once kthread_should_stop().
+ */
+static void pf_test_start_helper(struct kunit *test, int (*fn)(void *),
+				 void *data, const char *name)
+{
+	struct pf_test_helper *helper;
+	int r;
+
+	helper = kunit_kzalloc(test, sizeof(*helper), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, helper);
+	helper->task = kthread_create(fn, data, "%s", name);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(helper->task));
+	get_task_struct(helper->task);
+	mmget(current->mm);
+	helper->mm = current->mm;
+	r = kunit_add_action_or_reset(test, pf_test_stop_helper, helper);
+	KUNIT_ASSERT_EQ(test, r, 0);
+	wake_up_process(helper->task);
+}
+
+/* Wait for @done, giving up when the helper is told to stop. */
+static bool pf_test_helper_wait(struct completion *done)
+{
+	while (!wait_for_completion_timeout(done, HZ / 10))
+		if (kthread_should_stop())
+			return false;
+	return true;
+}
+
+/**
  * struct pf_test_par - a second vCPU pre-faulting beside the test's own
  * @mm: the test's mm, which the second vCPU's thread borrows
  * @file: the second vCPU's file
@@ -1191,7 +1269,8 @@ static int pf_test_par_upper(void *data)
 
 	kthread_use_mm(par->mm);
 	for (i = 0; i < PF_TEST_PAR_REGIONS; i++) {
-		wait_for_completion(&par->go);
+		if (!pf_test_helper_wait(&par->go))
+			break;
 		gpa = PF_TEST_PAR_GPA + i * SZ_2M + SZ_1M;
 		par->start[i] = ktime_get_ns();
 		par->r[i] = pf_test_prefault_file(par->file, par->uarg, gpa, SZ_1M,
@@ -1215,7 +1294,6 @@ static void pf_test_parallel_halves(struct kunit *test)
 	struct pf_test_vm *vm = test->priv;
 	struct pf_test_par *par;
 	struct kvm_pre_fault_memory out;
-	struct task_struct *thread;
 	unsigned int overlapped = 0;
 	unsigned long hva;
 	u64 gpa, start, end;
@@ -1244,8 +1322,7 @@ static void pf_test_parallel_halves(struct kunit *test)
 	r = kunit_add_action_or_reset(test, pf_test_fput, par->file);
 	KUNIT_ASSERT_EQ(test, r, 0);
 
-	thread = kthread_run(pf_test_par_upper, par, "kvm_pf_upper");
-	KUNIT_ASSERT_FALSE(test, IS_ERR(thread));
+	pf_test_start_helper(test, pf_test_par_upper, par, "kvm_pf_upper");
 	for (i = 0; i < PF_TEST_PAR_REGIONS; i++) {
 		gpa = PF_TEST_PAR_GPA + i * SZ_2M;
 		complete(&par->go);
@@ -1272,31 +1349,33 @@ static void pf_test_parallel_halves(struct kunit *test)
  * @kvm: the VM
  * @steps: the pre-faulting vCPU's pre_fault_steps, to see it under way
  * @steps_before: its value before the pre-fault started
- * @started: whether the pre-fault was seen under way before the wait
+ * @steps_at_wait: its value when the wait for SRCU readers began
  * @end: when synchronize_srcu_expedited() returned (ktime, ns)
- * @finished: completed when the thread is done
+ * @finished: completed when the wait is over
  */
 struct pf_test_srcu_waiter {
 	struct kvm *kvm;
 	const u64 *steps;
 	u64 steps_before;
-	bool started;
+	u64 steps_at_wait;
 	u64 end;
 	struct completion finished;
 };
 
 /*
- * Once the pre-fault is under way, wait for kvm->srcu readers as an
+ * Once the pre-fault has done a step, wait for kvm->srcu readers as an
  * io-bus registration (KVM_IOEVENTFD) does.
  */
 static int pf_test_srcu_wait(void *data)
 {
 	struct pf_test_srcu_waiter *w = data;
-	unsigned long timeout = jiffies + 10 * HZ;
 
-	while (READ_ONCE(*w->steps) < w->steps_before + 16 && time_before(jiffies, timeout))
-		usleep_range(100, 200);
-	w->started = READ_ONCE(*w->steps) >= w->steps_before + 16;
+	while (READ_ONCE(*w->steps) == w->steps_before) {
+		if (kthread_should_stop())
+			return 0;
+		usleep_range(50, 100);
+	}
+	w->steps_at_wait = READ_ONCE(*w->steps);
 	synchronize_srcu_expedited(&w->kvm->srcu);
 	w->end = ktime_get_ns();
 	complete(&w->finished);
@@ -1306,37 +1385,38 @@ static int pf_test_srcu_wait(void *data)
 /*
  * A long pre-fault does not hold up kvm->srcu's grace periods until it
  * ends: an io-bus update that starts while it runs completes before it
- * returns.
+ * returns.  The wait must really have started while the pre-fault ran.
  */
 static void pf_test_srcu_between_steps(struct kunit *test)
 {
 	struct pf_test_vm *vm = test->priv;
-	struct pf_test_srcu_waiter w = {
-		.kvm = vm->kvm,
-		.steps = &vm->vcpu->stat.generic.pre_fault_steps,
-		.steps_before = vm->vcpu->stat.generic.pre_fault_steps,
-	};
-	struct task_struct *thread;
+	struct pf_test_srcu_waiter *w;
 	unsigned long hva;
-	u64 end;
+	u64 end, steps;
 
 	pf_test_require_feature(test);
+	w = kunit_kzalloc(test, sizeof(*w), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, w);
+	w->kvm = vm->kvm;
+	w->steps = &vm->vcpu->stat.generic.pre_fault_steps;
+	w->steps_before = vm->vcpu->stat.generic.pre_fault_steps;
+	init_completion(&w->finished);
 	/* Untouched memory on small pages: many steps, each a host fault. */
 	hva = pf_test_mmap(test, NULL, PF_TEST_LONG_SIZE, MAP_ANONYMOUS | MAP_PRIVATE);
 	KUNIT_ASSERT_EQ(test, do_madvise(current->mm, hva, PF_TEST_LONG_SIZE, MADV_NOHUGEPAGE), 0);
 	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_LONG_SLOT, 0, PF_TEST_LONG_GPA,
 					       PF_TEST_LONG_SIZE, hva), 0);
-	init_completion(&w.finished);
-	thread = kthread_run(pf_test_srcu_wait, &w, "kvm_pf_srcu");
-	KUNIT_ASSERT_FALSE(test, IS_ERR(thread));
+	pf_test_start_helper(test, pf_test_srcu_wait, w, "kvm_pf_srcu");
 
 	pf_test_prefault_all(test, PF_TEST_LONG_GPA, PF_TEST_LONG_SIZE);
 	end = ktime_get_ns();
-	wait_for_completion(&w.finished);
-	KUNIT_EXPECT_TRUE_MSG(test, w.started, "the pre-fault was not seen under way");
-	KUNIT_EXPECT_LT_MSG(test, w.end, end,
+	steps = vm->vcpu->stat.generic.pre_fault_steps;
+	KUNIT_ASSERT_TRUE(test, wait_for_completion_timeout(&w->finished, 60 * HZ));
+	KUNIT_EXPECT_LT_MSG(test, w->steps_at_wait, steps,
+			    "the wait began after the pre-fault's last step");
+	KUNIT_EXPECT_LT_MSG(test, w->end, end,
 			    "the SRCU grace period ended %llu us after the pre-fault",
-			    (w.end - end) / NSEC_PER_USEC);
+			    (w->end - end) / NSEC_PER_USEC);
 }
 
 #ifdef CONFIG_KVM_GENERIC_PRE_FAULT_BATCH
@@ -1449,7 +1529,7 @@ static int pf_test_race_deleter(void *data)
 	int i, r = 0;
 
 	kthread_use_mm(race->mm);
-	for (i = 0; i < PF_TEST_RACE_CYCLES && !r; i++) {
+	for (i = 0; i < PF_TEST_RACE_CYCLES && !r && !kthread_should_stop(); i++) {
 		region.memory_size = 0;
 		r = kvm_set_memory_region(race->kvm, &region);
 		if (!r) {
@@ -1468,30 +1548,32 @@ static int pf_test_race_deleter(void *data)
 static void pf_test_concurrent_delete(struct kunit *test)
 {
 	struct pf_test_vm *vm = test->priv;
-	struct pf_test_race race = { .kvm = vm->kvm, .mm = current->mm };
+	struct pf_test_race *race;
 	unsigned int ok = 0, enoent = 0, eagain = 0, other = 0;
 	struct kvm_pre_fault_memory out;
-	struct task_struct *deleter;
 	long r, bad = 0;
 	unsigned long final;
 	u64 a;
 	int i;
 
 	pf_test_require_feature(test);
+	race = kunit_kzalloc(test, sizeof(*race), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, race);
+	race->kvm = vm->kvm;
+	race->mm = current->mm;
 	for (i = 0; i < 2; i++) {
-		race.hva[i] = pf_test_mmap(test, NULL, PF_TEST_RACE_SIZE,
-					   MAP_ANONYMOUS | MAP_PRIVATE);
+		race->hva[i] = pf_test_mmap(test, NULL, PF_TEST_RACE_SIZE,
+					    MAP_ANONYMOUS | MAP_PRIVATE);
 		/* Written: each page its own, not both the zero page. */
-		KUNIT_ASSERT_EQ(test, clear_user((void __user *)race.hva[i],
+		KUNIT_ASSERT_EQ(test, clear_user((void __user *)race->hva[i],
 						 PF_TEST_RACE_SIZE), 0);
 	}
 	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_RACE_SLOT, 0, PF_TEST_RACE_GPA,
-					       PF_TEST_RACE_SIZE, race.hva[0]), 0);
-	init_completion(&race.finished);
+					       PF_TEST_RACE_SIZE, race->hva[0]), 0);
+	init_completion(&race->finished);
 
-	deleter = kthread_run(pf_test_race_deleter, &race, "kvm_pf_deleter");
-	KUNIT_ASSERT_FALSE(test, IS_ERR(deleter));
-	while (!READ_ONCE(race.done)) {
+	pf_test_start_helper(test, pf_test_race_deleter, race, "kvm_pf_deleter");
+	while (!READ_ONCE(race->done)) {
 		r = pf_test_prefault(test, PF_TEST_RACE_GPA, PF_TEST_RACE_SIZE, 0, &out);
 		if (r == 0) {
 			ok++;
@@ -1510,11 +1592,11 @@ static void pf_test_concurrent_delete(struct kunit *test)
 		/* Let the update's SRCU grace period run, as a return to user would. */
 		cond_resched();
 	}
-	wait_for_completion(&race.finished);
+	wait_for_completion(&race->finished);
 
 	kunit_info(test, "%u calls: %u ok, %u -ENOENT, %u -EAGAIN, %u other",
 		   ok + enoent + eagain + other, ok, enoent, eagain, other);
-	KUNIT_EXPECT_EQ(test, race.error, 0);
+	KUNIT_EXPECT_EQ(test, race->error, 0);
 	KUNIT_EXPECT_EQ_MSG(test, other, 0, "undocumented result %ld", bad);
 	/* The deletion in progress must really have been met. */
 	KUNIT_EXPECT_GT(test, eagain, 0);
@@ -1526,7 +1608,7 @@ static void pf_test_concurrent_delete(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, PF_TEST_RACE_GPA, PF_TEST_RACE_SIZE,
 					       0, &out), 0);
 	pf_test_expect_range(test, &out, PF_TEST_RACE_GPA + PF_TEST_RACE_SIZE, 0);
-	final = race.hva[PF_TEST_RACE_CYCLES % 2];
+	final = race->hva[PF_TEST_RACE_CYCLES % 2];
 	for (a = 0; a < PF_TEST_RACE_SIZE; a += 64 * PAGE_SIZE)
 		KUNIT_EXPECT_EQ_MSG(test, pf_test_lookup(test, PF_TEST_RACE_GPA + a).pfn,
 				    pf_test_host_pfn(test, final + a), "offset 0x%llx", a);
@@ -1554,7 +1636,7 @@ static int pf_test_churn_other_slot(void *data)
 	int i, r = 0;
 
 	kthread_use_mm(churn->mm);
-	for (i = 0; !READ_ONCE(churn->stop) && !r; i++) {
+	for (i = 0; !READ_ONCE(churn->stop) && !kthread_should_stop() && !r; i++) {
 		region.memory_size = i % 2 ? 0 : SZ_64K;
 		r = kvm_set_memory_region(churn->kvm, &region);
 		atomic_inc(&churn->updates);
@@ -1576,32 +1658,34 @@ static int pf_test_churn_other_slot(void *data)
 static void pf_test_update_elsewhere(struct kunit *test)
 {
 	struct pf_test_vm *vm = test->priv;
-	struct pf_test_churn churn = { .kvm = vm->kvm, .mm = current->mm };
+	struct pf_test_churn *churn;
 	unsigned int calls, overlapped = 0, before;
 	struct kvm_pre_fault_memory out;
-	struct task_struct *thread;
 	long r;
 
 	pf_test_require_feature(test);
-	churn.hva = pf_test_mmap(test, NULL, SZ_64K, MAP_ANONYMOUS | MAP_PRIVATE);
-	init_completion(&churn.finished);
-	thread = kthread_run(pf_test_churn_other_slot, &churn, "kvm_pf_churn");
-	KUNIT_ASSERT_FALSE(test, IS_ERR(thread));
+	churn = kunit_kzalloc(test, sizeof(*churn), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, churn);
+	churn->kvm = vm->kvm;
+	churn->mm = current->mm;
+	churn->hva = pf_test_mmap(test, NULL, SZ_64K, MAP_ANONYMOUS | MAP_PRIVATE);
+	init_completion(&churn->finished);
+	pf_test_start_helper(test, pf_test_churn_other_slot, churn, "kvm_pf_churn");
 	for (calls = 0; calls < PF_TEST_ELSEWHERE_CALLS; calls++) {
 		/* The host unmaps slot 0 (shmem keeps it) so every call has work. */
 		KUNIT_EXPECT_EQ(test, do_madvise(current->mm, vm->hva, PF_TEST_SLOT_SIZE,
 						 MADV_DONTNEED), 0);
-		before = atomic_read(&churn.updates);
+		before = atomic_read(&churn->updates);
 		r = pf_test_prefault(test, PF_TEST_SLOT_GPA, PF_TEST_SLOT_SIZE, 0, &out);
-		overlapped += atomic_read(&churn.updates) != before;
+		overlapped += atomic_read(&churn->updates) != before;
 		KUNIT_EXPECT_EQ_MSG(test, r, 0, "call %u", calls);
 		pf_test_expect_range(test, &out, PF_TEST_SLOT_GPA + PF_TEST_SLOT_SIZE, 0);
 	}
-	WRITE_ONCE(churn.stop, true);
-	wait_for_completion(&churn.finished);
+	WRITE_ONCE(churn->stop, true);
+	wait_for_completion(&churn->finished);
 	kunit_info(test, "%u calls, %u overlapped some of %u updates of another slot",
-		   calls, overlapped, atomic_read(&churn.updates));
-	KUNIT_EXPECT_EQ(test, churn.error, 0);
+		   calls, overlapped, atomic_read(&churn->updates));
+	KUNIT_EXPECT_EQ(test, churn->error, 0);
 	KUNIT_EXPECT_GE(test, overlapped, PF_TEST_ELSEWHERE_CALLS / 2);
 }
 

@@ -171,6 +171,12 @@ int kvm_arch_pre_fault_map_run(struct kvm_vcpu *vcpu,
 	return r;
 }
 
+/* Nothing a vCPU's first entry sets up is needed to map its stage 2. */
+int kvm_arch_pre_fault_prepare(struct kvm_vcpu *vcpu)
+{
+	return 0;
+}
+
 bool kvm_arch_pre_fault_supported(struct kvm *kvm)
 {
 	/* The host cannot map into a protected VM's stage 2 (pKVM). */

@@ -46,6 +46,27 @@ static unsigned long kvmhv_pre_fault_mapped(struct kvm *kvm, unsigned long gpa)
 }
 
 /**
+ * kvmhv_pre_fault_prepare() - kvm_arch_pre_fault_prepare() for KVM-HV
+ * @vcpu: the pre-faulting vCPU, loaded, kvm->srcu not held
+ *
+ * A radix VM starts with its MMU ready; after a switch of its MMU mode
+ * (KVM_PPC_CONFIGURE_V3_MMU) the next KVM_RUN sets it up, and so does a
+ * pre-fault, the same way: otherwise it could only fail until that
+ * KVM_RUN.  Outside kvm->srcu, as in KVM_RUN: an HPT resize holds
+ * mmu_setup_lock across synchronize_srcu().
+ *
+ * Return: 0, or what setting up the MMU returns.
+ */
+int kvmhv_pre_fault_prepare(struct kvm_vcpu *vcpu)
+{
+	struct kvm *kvm = vcpu->kvm;
+
+	if (kvm_is_radix(kvm) && !READ_ONCE(kvm->arch.mmu_ready))
+		return kvmhv_setup_mmu(vcpu);
+	return 0;
+}
+
+/**
  * kvmhv_pre_fault_memory() - kvm_arch_vcpu_pre_fault_memory() for KVM-HV
  * @vcpu: the pre-faulting vCPU
  * @range: the rest of the range, @range->gpa inside @slot
@@ -72,20 +93,19 @@ long kvmhv_pre_fault_memory(struct kvm_vcpu *vcpu,
 	atomic_inc(&kvm->arch.vcpus_running);
 	/* Order vcpus_running vs. mmu_ready, as kvmppc_vcpu_run_hv(). */
 	smp_mb();
+	/*
+	 * kvmhv_pre_fault_prepare() set the MMU up; only a mode switch
+	 * since (userspace racing its own pre-fault) clears mmu_ready, and
+	 * the next call sets it up again.  Once mmu_ready is seen set with
+	 * this step in vcpus_running, the mode cannot change under it.
+	 */
+	if (!READ_ONCE(kvm->arch.mmu_ready)) {
+		r = -EAGAIN;
+		goto out;
+	}
 	if (!kvm_is_radix(kvm) || kvm->arch.secure_guest) {
 		r = -EOPNOTSUPP;
 		goto out;
-	}
-	/*
-	 * Radix VMs start with the MMU ready; after a switch of the VM's MMU
-	 * mode (KVM_PPC_CONFIGURE_V3_MMU) it is set up by the next KVM_RUN,
-	 * or here, the same way: -EAGAIN would only have userspace retry a
-	 * call that cannot succeed before that KVM_RUN.
-	 */
-	if (!kvm->arch.mmu_ready) {
-		r = kvmhv_setup_mmu(vcpu);
-		if (r)
-			goto out;
 	}
 
 	/*

@@ -95,6 +95,12 @@ int kvm_arch_pre_fault_map_run(struct kvm_vcpu *vcpu,
 	return r;
 }
 
+/* Nothing a vCPU's first entry sets up is needed to map its stage 2. */
+int kvm_arch_pre_fault_prepare(struct kvm_vcpu *vcpu)
+{
+	return 0;
+}
+
 bool kvm_arch_pre_fault_supported(struct kvm *kvm)
 {
 	return true;

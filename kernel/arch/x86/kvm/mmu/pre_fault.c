@@ -12,6 +12,12 @@
 #include "spte.h"
 #include "tdp_mmu.h"
 
+/* Nothing a vCPU's first entry sets up is needed to map its stage 2. */
+int kvm_arch_pre_fault_prepare(struct kvm_vcpu *vcpu)
+{
+	return 0;
+}
+
 bool kvm_arch_pre_fault_supported(struct kvm *kvm)
 {
 	/*
