@@ -476,7 +476,8 @@ static int kvm_pre_fault_settle(struct kvm_vcpu *vcpu, gpa_t gpa, int err,
  * unchanged: -EINVAL (flags, alignment, overflow, beyond the vCPU's
  * guest-physical address space), -EOPNOTSUPP (not for this VM), -EIO (VM
  * dead or bugged), -EINTR (signal), -EAGAIN (the memslot of @range->gpa
- * is being deleted or moved: retry), -ENOENT (no memslot at @range->gpa
+ * is being deleted or moved, or the arch cannot map it at the moment:
+ * retry), -ENOENT (no memslot at @range->gpa
  * once no memslot update is in progress, or no memory behind it), or what
  * the arch's fault path reports.  A memslot update elsewhere in the VM is
  * waited for, outside kvm->srcu, and the step retried.  An error met after
