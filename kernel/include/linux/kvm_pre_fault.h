@@ -224,6 +224,19 @@ int kvm_arch_pre_fault_map_run(struct kvm_vcpu *vcpu,
 bool kvm_pre_fault_run_stale(struct kvm *kvm,
 			     const struct kvm_pre_fault_run *run);
 
+#if IS_ENABLED(CONFIG_KUNIT) && IS_ENABLED(CONFIG_KVM_PRE_FAULT_MEMORY)
+/*
+ * Steps of the generic loop that the conformance suite can stand in for
+ * (KUnit static stubs; static without KUnit): the arch's per-page step,
+ * and whether a host page may join a batched run.
+ */
+long kvm_pre_fault_map_leaf(struct kvm_vcpu *vcpu,
+			    struct kvm_pre_fault_memory *range,
+			    struct kvm_memory_slot *slot);
+struct page;
+bool kvm_pre_fault_batch_page(struct kvm *kvm, struct page *page);
+#endif
+
 #ifdef CONFIG_KVM_PRE_FAULT_MEMORY
 u64 kvm_pre_fault_progress(struct kvm_vcpu *vcpu,
 			   const struct kvm_pre_fault_memory *range,

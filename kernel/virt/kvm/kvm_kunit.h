@@ -32,28 +32,6 @@ int kvm_vm_ioctl_check_extension_generic(struct kvm *kvm, long arg);
  * even when KVM failed to initialise, and must not touch it then.
  */
 bool kvm_is_initialized(void);
-
-struct kvm_memory_slot;
-struct kvm_pre_fault_memory;
-struct kvm_vcpu;
-
-/*
- * The per-page step of KVM_PRE_FAULT_MEMORY (virt/kvm/pre_fault.c): calls
- * kvm_arch_vcpu_pre_fault_memory(), or a KUnit static stub standing in
- * for it.
- */
-long kvm_pre_fault_map_leaf(struct kvm_vcpu *vcpu,
-			    struct kvm_pre_fault_memory *range,
-			    struct kvm_memory_slot *slot);
-
-struct page;
-
-/*
- * Whether a host page may join a batched run of pre-faulted pages: a small
- * page the arch maps as normal memory (kvm_arch_pre_fault_batch_pfn()),
- * or what a KUnit static stub answers instead.
- */
-bool kvm_pre_fault_batch_page(struct kvm *kvm, struct page *page);
 #endif
 
 #endif /* __KVM_KUNIT_H__ */

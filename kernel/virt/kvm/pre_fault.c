@@ -20,8 +20,6 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
-#include "kvm_kunit.h"
-
 /*
  * Deleting or moving a memslot first publishes the slot marked
  * KVM_MEMSLOT_INVALID, then publishes the final memslots; each time the new
