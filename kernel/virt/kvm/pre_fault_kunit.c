@@ -1506,6 +1506,48 @@ static void pf_test_arch_eagain(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, pf_test_lookup(test, PF_TEST_SLOT_GPA).mapped);
 }
 
+/* Retries of the stand-in below before the VM dies under it. */
+#define PF_TEST_DEAD_AFTER	10
+static unsigned int pf_test_retries;
+
+/*
+ * An arch fault path that keeps asking for a retry (x86's RET_PF_RETRY
+ * loop), calling kvm_pre_fault_may_continue() before each, while the VM
+ * is killed under it: it must be told to leave.
+ */
+static long pf_test_map_leaf_retrying(struct kvm_vcpu *vcpu,
+				      struct kvm_pre_fault_memory *range,
+				      struct kvm_memory_slot *slot)
+{
+	long r;
+
+	for (pf_test_retries = 0; pf_test_retries < 100 * PF_TEST_DEAD_AFTER;
+	     pf_test_retries++) {
+		if (pf_test_retries == PF_TEST_DEAD_AFTER)
+			kvm_vm_dead(vcpu->kvm);
+		r = kvm_pre_fault_may_continue(vcpu, range->gpa);
+		if (r)
+			return r;
+	}
+	return -ETIMEDOUT;
+}
+
+/* A retry loop leaves with -EIO once the VM is dead, the range unchanged. */
+static void pf_test_dead_vm_ends_retries(struct kunit *test)
+{
+	struct kvm_pre_fault_memory out;
+	long r;
+
+	pf_test_require_feature(test);
+	kunit_activate_static_stub(test, kvm_pre_fault_map_leaf, pf_test_map_leaf_retrying);
+	r = pf_test_prefault(test, PF_TEST_SLOT_GPA, PAGE_SIZE, 0, &out);
+	kunit_deactivate_static_stub(test, kvm_pre_fault_map_leaf);
+
+	KUNIT_EXPECT_EQ(test, r, -EIO);
+	pf_test_expect_range(test, &out, PF_TEST_SLOT_GPA, PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, pf_test_retries, PF_TEST_DEAD_AFTER);
+}
+
 struct pf_test_race {
 	struct kvm *kvm;
 	struct mm_struct *mm;
@@ -1718,6 +1760,7 @@ static struct kunit_case pf_test_cases[] = {
 	KUNIT_CASE(pf_test_signal_pending),
 	KUNIT_CASE(pf_test_dead_vm),
 	KUNIT_CASE(pf_test_arch_eagain),
+	KUNIT_CASE(pf_test_dead_vm_ends_retries),
 	KUNIT_CASE_SLOW(pf_test_parallel_halves),
 	KUNIT_CASE_SLOW(pf_test_srcu_between_steps),
 	KUNIT_CASE_SLOW(pf_test_concurrent_delete),
