@@ -1465,6 +1465,7 @@ static void pf_test_batch_ends_at_device_pfn(struct kunit *test)
 #endif
 }
 
+#ifdef CONFIG_KVM_PRE_FAULT_MEMORY
 /* Calls of the stand-in below, and after how many it maps as the arch would. */
 #define PF_TEST_ARCH_EAGAIN_CALLS	1000
 static unsigned int pf_test_arch_eagain_calls;
@@ -1489,8 +1490,11 @@ static long pf_test_map_leaf_eagain(struct kvm_vcpu *vcpu,
  * spin until a signal while the KVM_RUN that could end it waits for the
  * mutex.
  */
+#endif
+
 static void pf_test_arch_eagain(struct kunit *test)
 {
+#ifdef CONFIG_KVM_PRE_FAULT_MEMORY
 	struct kvm_pre_fault_memory out;
 	long r;
 
@@ -1504,8 +1508,12 @@ static void pf_test_arch_eagain(struct kunit *test)
 	pf_test_expect_range(test, &out, PF_TEST_SLOT_GPA, PAGE_SIZE);
 	KUNIT_EXPECT_EQ(test, pf_test_arch_eagain_calls, 1);
 	KUNIT_EXPECT_FALSE(test, pf_test_lookup(test, PF_TEST_SLOT_GPA).mapped);
+#else
+	kunit_skip(test, "KVM_PRE_FAULT_MEMORY is not built");
+#endif
 }
 
+#ifdef CONFIG_KVM_PRE_FAULT_MEMORY
 /* Retries of the stand-in below before the VM dies under it. */
 #define PF_TEST_DEAD_AFTER	10
 static unsigned int pf_test_retries;
@@ -1532,9 +1540,12 @@ static long pf_test_map_leaf_retrying(struct kvm_vcpu *vcpu,
 	return -ETIMEDOUT;
 }
 
+#endif
+
 /* A retry loop leaves with -EIO once the VM is dead, the range unchanged. */
 static void pf_test_dead_vm_ends_retries(struct kunit *test)
 {
+#ifdef CONFIG_KVM_PRE_FAULT_MEMORY
 	struct kvm_pre_fault_memory out;
 	long r;
 
@@ -1546,6 +1557,9 @@ static void pf_test_dead_vm_ends_retries(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, r, -EIO);
 	pf_test_expect_range(test, &out, PF_TEST_SLOT_GPA, PAGE_SIZE);
 	KUNIT_EXPECT_EQ(test, pf_test_retries, PF_TEST_DEAD_AFTER);
+#else
+	kunit_skip(test, "KVM_PRE_FAULT_MEMORY is not built");
+#endif
 }
 
 struct pf_test_race {
