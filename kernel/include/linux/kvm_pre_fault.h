@@ -121,6 +121,25 @@ struct kvm_pre_fault_mapping {
 int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
 				    struct kvm_pre_fault_mapping *map);
 
+/**
+ * kvm_arch_pre_fault_test_hold_table() - test hook: stand for a racing walker
+ * @vcpu: a vCPU of the VM; the hook acts on the stage 2 it pre-faults into
+ * @gpa: a guest-physical address whose last-level table does not exist yet
+ *	(the tables above it do)
+ * @hold: true to hold the entry that will point to that table, as another
+ *	vCPU installing the table holds it; false to let it go again
+ *
+ * Only built for CONFIG_KVM_PRE_FAULT_KUNIT_TEST: the conformance suite
+ * uses it to make a batched step lose the race for a table
+ * deterministically.  An arch whose batch walks under the write lock has
+ * nothing to race with and need not define it.
+ *
+ * Return: 0; -EBUSY when the entry is not as @hold expects (a table or an
+ * upper level missing); -EOPNOTSUPP when the arch has no such race.
+ */
+int kvm_arch_pre_fault_test_hold_table(struct kvm_vcpu *vcpu, gpa_t gpa,
+				       bool hold);
+
 /* Most pages in one batched step: a last-level table of 4 KiB entries. */
 #define KVM_PRE_FAULT_RUN_PAGES	512
 

@@ -27,6 +27,7 @@
 #include <linux/mman.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/sysctl.h>
 #include <linux/shmem_fs.h>
 #include <linux/sizes.h>
 
@@ -1142,6 +1143,85 @@ static void pf_test_batch_matches_fault_path(struct kunit *test)
 	}
 }
 
+#ifdef CONFIG_NUMA_BALANCING
+/*
+ * Make the host PTEs of [@hva, @hva + @size) PROT_NONE as NUMA balancing's
+ * scan does, so that the next access takes a hinting fault.  The scan
+ * leaves alone the pages of a single-threaded process that are on its own
+ * node, and a single-node machine never turns the normal mode on: the mm
+ * gets a second user and the mode is on while the PTEs change.
+ *
+ * Return: the pages made PROT_NONE (those already so are not counted).
+ */
+static unsigned long pf_test_numa_protect(unsigned long hva, unsigned long size)
+{
+	int mode = sysctl_numa_balancing_mode;
+	struct vm_area_struct *vma;
+	unsigned long nr = 0;
+
+	mmget(current->mm);
+	WRITE_ONCE(sysctl_numa_balancing_mode, NUMA_BALANCING_NORMAL);
+	mmap_read_lock(current->mm);
+	vma = vma_lookup(current->mm, hva);
+	if (vma)
+		nr = change_prot_numa(vma, hva, hva + size);
+	mmap_read_unlock(current->mm);
+	WRITE_ONCE(sysctl_numa_balancing_mode, mode);
+	mmput(current->mm);
+	return nr;
+}
+#endif
+
+/*
+ * Pages whose host PTEs NUMA balancing made PROT_NONE are pre-faulted as
+ * the fault path maps them: the hinting fault is taken (the PTEs are
+ * accessible again, so NUMA balancing can find them used), and each page
+ * gets the leaf a guest read fault gives it, writable for memory the host
+ * wrote.  A host page lookup that skips the hinting fault gets the page
+ * with its PTE still PROT_NONE, and would map it read-only.
+ */
+static void pf_test_numa_hinting(struct kunit *test)
+{
+#ifdef CONFIG_NUMA_BALANCING
+	struct pf_test_vm *vm = test->priv;
+	const u64 size = PF_TEST_BATCH_SIZE, pages = size >> PAGE_SHIFT;
+	struct kvm_pre_fault_mapping pre_faulted, faulted;
+	unsigned long pre_fault_hva, fault_hva;
+	u64 off;
+
+	pf_test_require_feature(test);
+	pre_fault_hva = pf_test_mmap(test, NULL, size, MAP_ANONYMOUS | MAP_PRIVATE);
+	fault_hva = pf_test_mmap(test, NULL, size, MAP_ANONYMOUS | MAP_PRIVATE);
+	KUNIT_ASSERT_EQ(test, do_madvise(current->mm, pre_fault_hva, size, MADV_NOHUGEPAGE), 0);
+	KUNIT_ASSERT_EQ(test, do_madvise(current->mm, fault_hva, size, MADV_NOHUGEPAGE), 0);
+	KUNIT_ASSERT_EQ(test, clear_user((void __user *)pre_fault_hva, size), 0);
+	KUNIT_ASSERT_EQ(test, clear_user((void __user *)fault_hva, size), 0);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_BATCH_SLOT, 0, PF_TEST_BATCH_GPA,
+					       size, pre_fault_hva), 0);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_FAULT_SLOT, 0, PF_TEST_FAULT_GPA,
+					       size, fault_hva), 0);
+	KUNIT_ASSERT_EQ(test, pf_test_numa_protect(pre_fault_hva, size), pages);
+	KUNIT_ASSERT_EQ(test, pf_test_numa_protect(fault_hva, size), pages);
+
+	pf_test_prefault_all(test, PF_TEST_BATCH_GPA, size);
+	pf_test_fault_pages(test, PF_TEST_FAULT_GPA, size);
+
+	for (off = 0; off < size; off += PAGE_SIZE) {
+		pre_faulted = pf_test_lookup(test, PF_TEST_BATCH_GPA + off);
+		faulted = pf_test_lookup(test, PF_TEST_FAULT_GPA + off);
+		KUNIT_EXPECT_TRUE_MSG(test, faulted.writable, "offset 0x%llx", off);
+		KUNIT_EXPECT_EQ_MSG(test, pre_faulted.writable, faulted.writable,
+				    "offset 0x%llx", off);
+		KUNIT_EXPECT_EQ_MSG(test, pre_faulted.attrs, faulted.attrs, "offset 0x%llx", off);
+	}
+	pf_test_expect_own_pages(test, PF_TEST_BATCH_GPA, size, pre_fault_hva);
+	/* Taken hinting faults: every PTE can be made PROT_NONE again. */
+	KUNIT_EXPECT_EQ(test, pf_test_numa_protect(pre_fault_hva, size), pages);
+#else
+	kunit_skip(test, "CONFIG_NUMA_BALANCING is not set");
+#endif
+}
+
 static void pf_test_signal_pending(struct kunit *test)
 {
 	struct kvm_pre_fault_memory out;
@@ -1465,6 +1545,81 @@ static void pf_test_batch_ends_at_device_pfn(struct kunit *test)
 #endif
 }
 
+/* Arches whose batch takes the write lock have no table race to lose. */
+int __weak kvm_arch_pre_fault_test_hold_table(struct kvm_vcpu *vcpu, gpa_t gpa,
+					      bool hold)
+{
+	return -EOPNOTSUPP;
+}
+
+#ifdef CONFIG_KVM_GENERIC_PRE_FAULT_BATCH
+/* Where the per-page path took over from the batch, and how often. */
+static gpa_t pf_test_race_lost_at;
+static unsigned int pf_test_race_lost_calls;
+
+/*
+ * The per-page path after the batch lost the race: the other walker
+ * finishes its table (the hold ends), and the fault path maps the page.
+ */
+static long pf_test_map_leaf_after_race(struct kvm_vcpu *vcpu,
+					struct kvm_pre_fault_memory *range,
+					struct kvm_memory_slot *slot)
+{
+	if (!pf_test_race_lost_calls++) {
+		pf_test_race_lost_at = range->gpa;
+		if (kvm_arch_pre_fault_test_hold_table(vcpu, range->gpa, false))
+			return -EIO;
+	}
+	return kvm_arch_vcpu_pre_fault_memory(vcpu, range, slot);
+}
+#endif
+
+/*
+ * A batched run whose last-level table another walker is installing (a
+ * guest fault or a second pre-faulter on another vCPU) maps nothing past
+ * that table and says so: the page goes to the per-page path, which waits
+ * for the other walker, and only then do the rest go as a run.  A batch
+ * that skipped the held entry would report 512 pages it never mapped.
+ */
+static void pf_test_batch_loses_table_race(struct kunit *test)
+{
+#ifdef CONFIG_KVM_GENERIC_PRE_FAULT_BATCH
+	struct pf_test_vm *vm = test->priv;
+	const u64 size = 2 * SZ_2M, held = PF_TEST_BATCH_GPA + SZ_2M;
+	unsigned long hva;
+	u64 steps;
+	int r;
+
+	pf_test_require_feature(test);
+	hva = pf_test_mmap(test, NULL, size, MAP_ANONYMOUS | MAP_PRIVATE);
+	KUNIT_ASSERT_EQ(test, do_madvise(current->mm, hva, size, MADV_NOHUGEPAGE), 0);
+	KUNIT_ASSERT_EQ(test, clear_user((void __user *)hva, size), 0);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_BATCH_SLOT, 0, PF_TEST_BATCH_GPA,
+					       size, hva), 0);
+	/* The tables above the held entry exist, as in a running guest. */
+	pf_test_prefault_all(test, PF_TEST_BATCH_GPA, PAGE_SIZE);
+	r = kvm_arch_pre_fault_test_hold_table(vm->vcpu, held, true);
+	if (r == -EOPNOTSUPP)
+		kunit_skip(test, "this arch's batch holds the MMU lock for write: no table race");
+	KUNIT_ASSERT_EQ(test, r, 0);
+
+	pf_test_race_lost_calls = 0;
+	steps = vm->vcpu->stat.generic.pre_fault_steps;
+	kunit_activate_static_stub(test, kvm_pre_fault_map_leaf, pf_test_map_leaf_after_race);
+	pf_test_prefault_all(test, held, SZ_2M);
+	kunit_deactivate_static_stub(test, kvm_pre_fault_map_leaf);
+	if (!pf_test_race_lost_calls)
+		KUNIT_ASSERT_EQ(test, kvm_arch_pre_fault_test_hold_table(vm->vcpu, held, false), 0);
+
+	KUNIT_EXPECT_EQ(test, pf_test_race_lost_calls, 1);
+	KUNIT_EXPECT_EQ(test, pf_test_race_lost_at, held);
+	KUNIT_EXPECT_EQ(test, vm->vcpu->stat.generic.pre_fault_steps - steps, 2);
+	pf_test_expect_own_pages(test, held, SZ_2M, hva + SZ_2M);
+#else
+	kunit_skip(test, "this arch has no batched pre-fault");
+#endif
+}
+
 #ifdef CONFIG_KVM_PRE_FAULT_MEMORY
 /* Calls of the stand-in below, and after how many it maps as the arch would. */
 #define PF_TEST_ARCH_EAGAIN_CALLS	1000
@@ -1766,6 +1921,8 @@ static struct kunit_case pf_test_cases[] = {
 	KUNIT_CASE(pf_test_dirty_logging),
 	KUNIT_CASE(pf_test_batch_matches_fault_path),
 	KUNIT_CASE(pf_test_batch_ends_at_device_pfn),
+	KUNIT_CASE(pf_test_batch_loses_table_race),
+	KUNIT_CASE(pf_test_numa_hinting),
 	KUNIT_CASE_PARAM(pf_test_unaligned_slot_zap, pf_test_unaligned_gen_params),
 	KUNIT_CASE_PARAM(pf_test_unaligned_slot_dirty_log, pf_test_unaligned_gen_params),
 	KUNIT_CASE_PARAM(pf_test_unaligned_slot_recreate, pf_test_unaligned_gen_params),

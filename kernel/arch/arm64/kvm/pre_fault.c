@@ -204,4 +204,39 @@ int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
 	map->attrs = pte & ~kvm_phys_to_pte(kvm_pte_to_phys(pte));
 	return 0;
 }
+
+/*
+ * Holds (*arg true) or lets go the entry above a last-level table as a
+ * shared walker installing the table holds it: KVM_INVALID_PTE_LOCKED in an
+ * entry that was empty.
+ */
+static int pre_fault_test_hold(const struct kvm_pgtable_visit_ctx *ctx,
+			       enum kvm_pgtable_walk_flags visit)
+{
+	bool hold = *(bool *)ctx->arg;
+
+	if (ctx->level != KVM_PGTABLE_LAST_LEVEL - 1 ||
+	    ctx->old != (hold ? 0 : KVM_INVALID_PTE_LOCKED))
+		return -EBUSY;
+	WRITE_ONCE(*ctx->ptep, hold ? KVM_INVALID_PTE_LOCKED : 0);
+	return 0;
+}
+
+int kvm_arch_pre_fault_test_hold_table(struct kvm_vcpu *vcpu, gpa_t gpa,
+				       bool hold)
+{
+	struct kvm *kvm = vcpu->kvm;
+	struct kvm_pgtable_walker walker = {
+		.cb	= pre_fault_test_hold,
+		.arg	= &hold,
+		.flags	= KVM_PGTABLE_WALK_LEAF,
+	};
+	int r;
+
+	/* Exclusive: no walker is between reading and setting the entry. */
+	write_lock(&kvm->mmu_lock);
+	r = kvm_pgtable_walk(kvm->arch.mmu.pgt, gpa, PAGE_SIZE, &walker);
+	write_unlock(&kvm->mmu_lock);
+	return r;
+}
 #endif
