@@ -140,6 +140,18 @@ int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
 int kvm_arch_pre_fault_test_hold_table(struct kvm_vcpu *vcpu, gpa_t gpa,
 				       bool hold);
 
+/**
+ * kvm_arch_pre_fault_test_cached_tables() - test hook: the vCPU's table cache
+ * @vcpu: a vCPU of the VM
+ *
+ * Only built for CONFIG_KVM_PRE_FAULT_KUNIT_TEST, and optional: the
+ * conformance suite checks with it that a batched step fills the memory
+ * cache its page tables come from before it pins the run's host pages.
+ *
+ * Return: the page-table pages in @vcpu's memory cache, or -EOPNOTSUPP.
+ */
+int kvm_arch_pre_fault_test_cached_tables(struct kvm_vcpu *vcpu);
+
 /* Most pages in one batched step: a last-level table of 4 KiB entries. */
 #define KVM_PRE_FAULT_RUN_PAGES	512
 

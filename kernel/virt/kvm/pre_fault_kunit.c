@@ -1503,14 +1503,74 @@ static void pf_test_srcu_between_steps(struct kunit *test)
 /* The host frame the stand-in below calls device memory. */
 static kvm_pfn_t pf_test_device_pfn;
 
+/* What kvm_pre_fault_batch_page() answers, for the stand-ins below. */
+static bool pf_test_batch_page_as_arch(struct kvm *kvm, struct page *page)
+{
+	return !folio_test_large(page_folio(page)) && !is_zone_device_page(page) &&
+	       kvm_arch_pre_fault_batch_pfn(kvm, page_to_pfn(page));
+}
+
 /* The arch's answer, except for one frame that stands for device memory. */
 static bool pf_test_batch_page_but_one(struct kvm *kvm, struct page *page)
 {
 	return page_to_pfn(page) != pf_test_device_pfn &&
-	       !folio_test_large(page_folio(page)) &&
-	       kvm_arch_pre_fault_batch_pfn(kvm, page_to_pfn(page));
+	       pf_test_batch_page_as_arch(kvm, page);
+}
+
+/* The fewest page-table pages the vCPU's cache held while a run was pinned. */
+static int pf_test_fewest_cached_tables;
+static struct kvm_vcpu *pf_test_pinning_vcpu;
+
+static bool pf_test_batch_page_count_tables(struct kvm *kvm, struct page *page)
+{
+	pf_test_fewest_cached_tables =
+		min(pf_test_fewest_cached_tables,
+		    kvm_arch_pre_fault_test_cached_tables(pf_test_pinning_vcpu));
+	return pf_test_batch_page_as_arch(kvm, page);
 }
 #endif
+
+/* Arches without the hook: the case that needs it is skipped. */
+int __weak kvm_arch_pre_fault_test_cached_tables(struct kvm_vcpu *vcpu)
+{
+	return -EOPNOTSUPP;
+}
+
+/*
+ * The page-table pages a run may need are in the vCPU's memory cache
+ * before the run's host pages are pinned (the cache of a new vCPU is
+ * empty): allocated after the pin, reclaim during the allocation could
+ * zap the pinned pages and waste the run.
+ */
+static void pf_test_batch_tables_before_pin(struct kunit *test)
+{
+#ifdef CONFIG_KVM_GENERIC_PRE_FAULT_BATCH
+	struct pf_test_vm *vm = test->priv;
+	const u64 size = 16 * PAGE_SIZE;
+	unsigned long hva;
+
+	pf_test_require_feature(test);
+	if (kvm_arch_pre_fault_test_cached_tables(vm->vcpu) < 0)
+		kunit_skip(test, "this arch does not show its vCPU's memory cache");
+	hva = pf_test_mmap(test, NULL, size, MAP_ANONYMOUS | MAP_PRIVATE);
+	KUNIT_ASSERT_EQ(test, do_madvise(current->mm, hva, size, MADV_NOHUGEPAGE), 0);
+	KUNIT_ASSERT_EQ(test, clear_user((void __user *)hva, size), 0);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_BATCH_SLOT, 0, PF_TEST_BATCH_GPA,
+					       size, hva), 0);
+
+	pf_test_fewest_cached_tables = INT_MAX;
+	pf_test_pinning_vcpu = vm->vcpu;
+	kunit_activate_static_stub(test, kvm_pre_fault_batch_page, pf_test_batch_page_count_tables);
+	pf_test_prefault_all(test, PF_TEST_BATCH_GPA, size);
+	kunit_deactivate_static_stub(test, kvm_pre_fault_batch_page);
+
+	KUNIT_EXPECT_NE_MSG(test, pf_test_fewest_cached_tables, INT_MAX, "no run was pinned");
+	KUNIT_EXPECT_GT(test, pf_test_fewest_cached_tables, 0);
+	pf_test_expect_own_pages(test, PF_TEST_BATCH_GPA, size, hva);
+#else
+	kunit_skip(test, "this arch has no batched pre-fault");
+#endif
+}
 
 /*
  * A frame the arch maps otherwise than normal memory (arm64: outside the
@@ -1922,6 +1982,7 @@ static struct kunit_case pf_test_cases[] = {
 	KUNIT_CASE(pf_test_batch_matches_fault_path),
 	KUNIT_CASE(pf_test_batch_ends_at_device_pfn),
 	KUNIT_CASE(pf_test_batch_loses_table_race),
+	KUNIT_CASE(pf_test_batch_tables_before_pin),
 	KUNIT_CASE(pf_test_numa_hinting),
 	KUNIT_CASE_PARAM(pf_test_unaligned_slot_zap, pf_test_unaligned_gen_params),
 	KUNIT_CASE_PARAM(pf_test_unaligned_slot_dirty_log, pf_test_unaligned_gen_params),

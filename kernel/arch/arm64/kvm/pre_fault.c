@@ -205,6 +205,11 @@ int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
 	return 0;
 }
 
+int kvm_arch_pre_fault_test_cached_tables(struct kvm_vcpu *vcpu)
+{
+	return vcpu->arch.mmu_page_cache.nobjs;
+}
+
 /*
  * Holds (*arg true) or lets go the entry above a last-level table as a
  * shared walker installing the table holds it: KVM_INVALID_PTE_LOCKED in an

@@ -128,4 +128,9 @@ int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
 	map->attrs = pte_val(pte) & ~_PAGE_PFN_MASK;
 	return 0;
 }
+
+int kvm_arch_pre_fault_test_cached_tables(struct kvm_vcpu *vcpu)
+{
+	return vcpu->arch.mmu_page_cache.nobjs;
+}
 #endif

@@ -302,11 +302,11 @@ static uint64_t host_pmd_mapped(void *hva, uint64_t size)
 }
 
 /*
- * arm64 and riscv map a run of 4 KiB pages, up to a last-level table of
- * them, in one step; x86 a leaf per step.  The leaves are counted one by
- * one either way.
+ * x86 (TDP MMU), arm64 and riscv map a run of 4 KiB pages, up to a
+ * last-level table of them, in one step; powerpc a leaf per step.  The
+ * leaves are counted one by one either way.
  */
-#if defined(__aarch64__) || defined(__riscv)
+#if defined(__x86_64__) || defined(__aarch64__) || defined(__riscv)
 #define SMALL_PAGES_PER_STEP	512
 #else
 #define SMALL_PAGES_PER_STEP	1
