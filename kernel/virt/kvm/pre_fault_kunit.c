@@ -1500,6 +1500,23 @@ static void pf_test_srcu_between_steps(struct kunit *test)
 }
 
 #ifdef CONFIG_KVM_GENERIC_PRE_FAULT_BATCH
+/*
+ * The batch slot at PF_TEST_BATCH_GPA: @size bytes of anonymous memory on
+ * small pages, each written by the host.  Return: its host address.
+ */
+static unsigned long pf_test_populated_batch_slot(struct kunit *test, u64 size)
+{
+	struct pf_test_vm *vm = test->priv;
+	unsigned long hva;
+
+	hva = pf_test_mmap(test, NULL, size, MAP_ANONYMOUS | MAP_PRIVATE);
+	KUNIT_ASSERT_EQ(test, do_madvise(current->mm, hva, size, MADV_NOHUGEPAGE), 0);
+	KUNIT_ASSERT_EQ(test, clear_user((void __user *)hva, size), 0);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_BATCH_SLOT, 0, PF_TEST_BATCH_GPA,
+					       size, hva), 0);
+	return hva;
+}
+
 /* The host frame the stand-in below calls device memory. */
 static kvm_pfn_t pf_test_device_pfn;
 
@@ -1552,11 +1569,7 @@ static void pf_test_batch_tables_before_pin(struct kunit *test)
 	pf_test_require_feature(test);
 	if (kvm_arch_pre_fault_test_cached_tables(vm->vcpu) < 0)
 		kunit_skip(test, "this arch does not show its vCPU's memory cache");
-	hva = pf_test_mmap(test, NULL, size, MAP_ANONYMOUS | MAP_PRIVATE);
-	KUNIT_ASSERT_EQ(test, do_madvise(current->mm, hva, size, MADV_NOHUGEPAGE), 0);
-	KUNIT_ASSERT_EQ(test, clear_user((void __user *)hva, size), 0);
-	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_BATCH_SLOT, 0, PF_TEST_BATCH_GPA,
-					       size, hva), 0);
+	hva = pf_test_populated_batch_slot(test, size);
 
 	pf_test_fewest_cached_tables = INT_MAX;
 	pf_test_pinning_vcpu = vm->vcpu;
@@ -1587,11 +1600,7 @@ static void pf_test_batch_ends_at_device_pfn(struct kunit *test)
 	u64 steps;
 
 	pf_test_require_feature(test);
-	hva = pf_test_mmap(test, NULL, size, MAP_ANONYMOUS | MAP_PRIVATE);
-	KUNIT_ASSERT_EQ(test, do_madvise(current->mm, hva, size, MADV_NOHUGEPAGE), 0);
-	KUNIT_ASSERT_EQ(test, clear_user((void __user *)hva, size), 0);
-	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_BATCH_SLOT, 0, PF_TEST_BATCH_GPA,
-					       size, hva), 0);
+	hva = pf_test_populated_batch_slot(test, size);
 	pf_test_device_pfn = pf_test_host_pfn(test, hva + 2 * PAGE_SIZE);
 
 	steps = vm->vcpu->stat.generic.pre_fault_steps;
@@ -1651,11 +1660,7 @@ static void pf_test_batch_loses_table_race(struct kunit *test)
 	int r;
 
 	pf_test_require_feature(test);
-	hva = pf_test_mmap(test, NULL, size, MAP_ANONYMOUS | MAP_PRIVATE);
-	KUNIT_ASSERT_EQ(test, do_madvise(current->mm, hva, size, MADV_NOHUGEPAGE), 0);
-	KUNIT_ASSERT_EQ(test, clear_user((void __user *)hva, size), 0);
-	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_BATCH_SLOT, 0, PF_TEST_BATCH_GPA,
-					       size, hva), 0);
+	hva = pf_test_populated_batch_slot(test, size);
 	/* The tables above the held entry exist, as in a running guest. */
 	pf_test_prefault_all(test, PF_TEST_BATCH_GPA, PAGE_SIZE);
 	r = kvm_arch_pre_fault_test_hold_table(vm->vcpu, held, true);
