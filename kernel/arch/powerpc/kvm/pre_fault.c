@@ -75,6 +75,35 @@ int kvmhv_pre_fault_prepare(struct kvm_vcpu *vcpu)
  * Return: as kvm_arch_vcpu_pre_fault_memory(); -EOPNOTSUPP once the VM
  * translates with a hashed page table or became a secure VM.
  */
+/*
+ * Count a step as a running vCPU, as KVM_RUN does: a switch of the VM's
+ * MMU mode (KVM_PPC_CONFIGURE_V3_MMU) clears mmu_ready and then gives up
+ * while a vCPU runs, so the radix tree cannot be freed under the step.
+ * kvmhv_pre_fault_prepare() set the MMU up; only a mode switch since
+ * (userspace racing its own pre-fault) clears mmu_ready, and the next call
+ * sets it up again.  Once mmu_ready is seen set with the step counted, the
+ * mode cannot change under it.
+ *
+ * Return: 0, -EAGAIN (MMU not ready) or -EOPNOTSUPP (no longer radix);
+ * kvmhv_pre_fault_end() ends the step in every case.
+ */
+static int kvmhv_pre_fault_begin(struct kvm *kvm)
+{
+	atomic_inc(&kvm->arch.vcpus_running);
+	/* Order vcpus_running vs. mmu_ready, as kvmppc_vcpu_run_hv(). */
+	smp_mb();
+	if (!READ_ONCE(kvm->arch.mmu_ready))
+		return -EAGAIN;
+	if (!kvm_is_radix(kvm) || kvm->arch.secure_guest)
+		return -EOPNOTSUPP;
+	return 0;
+}
+
+static void kvmhv_pre_fault_end(struct kvm *kvm)
+{
+	atomic_dec(&kvm->arch.vcpus_running);
+}
+
 long kvmhv_pre_fault_memory(struct kvm_vcpu *vcpu,
 			    struct kvm_pre_fault_memory *range,
 			    struct kvm_memory_slot *slot)
@@ -84,29 +113,9 @@ long kvmhv_pre_fault_memory(struct kvm_vcpu *vcpu,
 	unsigned long size;
 	long r;
 
-	/*
-	 * Count as a running vCPU, as KVM_RUN does: a switch of the VM's
-	 * MMU mode (KVM_PPC_CONFIGURE_V3_MMU) clears mmu_ready and then
-	 * gives up while a vCPU runs, so the radix tree cannot be freed
-	 * under this walk.
-	 */
-	atomic_inc(&kvm->arch.vcpus_running);
-	/* Order vcpus_running vs. mmu_ready, as kvmppc_vcpu_run_hv(). */
-	smp_mb();
-	/*
-	 * kvmhv_pre_fault_prepare() set the MMU up; only a mode switch
-	 * since (userspace racing its own pre-fault) clears mmu_ready, and
-	 * the next call sets it up again.  Once mmu_ready is seen set with
-	 * this step in vcpus_running, the mode cannot change under it.
-	 */
-	if (!READ_ONCE(kvm->arch.mmu_ready)) {
-		r = -EAGAIN;
+	r = kvmhv_pre_fault_begin(kvm);
+	if (r)
 		goto out;
-	}
-	if (!kvm_is_radix(kvm) || kvm->arch.secure_guest) {
-		r = -EOPNOTSUPP;
-		goto out;
-	}
 
 	/*
 	 * The fault path returns 0 without mapping anything when the host
@@ -130,8 +139,58 @@ long kvmhv_pre_fault_memory(struct kvm_vcpu *vcpu,
 	}
 	r = kvm_pre_fault_progress(vcpu, range, size);
 out:
-	atomic_dec(&kvm->arch.vcpus_running);
+	kvmhv_pre_fault_end(kvm);
 	return r;
+}
+
+/**
+ * kvmhv_pre_fault_run_pages() - kvm_arch_pre_fault_run_pages() for KVM-HV
+ * @vcpu: the pre-faulting vCPU
+ * @slot: the memslot of @gpa
+ * @gpa: the first page of the run
+ * @max_pages: the most pages the generic code allows
+ *
+ * Return: the pages from @gpa to the end of its page-table page, at most
+ * @max_pages; 0 for a VM that is not radix (the per-page step says why).
+ */
+unsigned int kvmhv_pre_fault_run_pages(struct kvm_vcpu *vcpu,
+				       struct kvm_memory_slot *slot,
+				       gpa_t gpa, unsigned int max_pages)
+{
+	u64 table_end = ALIGN(gpa + 1, PMD_SIZE);
+	struct kvm *kvm = vcpu->kvm;
+
+	if (!kvm_is_radix(kvm) || kvm->arch.secure_guest)
+		return 0;
+	return min_t(u64, max_pages, (table_end - gpa) >> PAGE_SHIFT);
+}
+
+/**
+ * kvmhv_pre_fault_map_run() - kvm_arch_pre_fault_map_run() for KVM-HV
+ * @vcpu: the pre-faulting vCPU
+ * @run: the run, its pages pinned
+ *
+ * Each page gets the PTE a read fault through
+ * kvmppc_book3s_instantiate_page() gives it (kvmppc_create_ptes()).
+ *
+ * Return: as kvm_arch_pre_fault_map_run(); -EAGAIN also when the VM's MMU
+ * is not ready or no longer radix, which the per-page step then reports.
+ */
+int kvmhv_pre_fault_map_run(struct kvm_vcpu *vcpu,
+			    const struct kvm_pre_fault_run *run)
+{
+	gfn_t gfn = gpa_to_gfn(run->gpa);
+	struct kvm_memory_slot *slot = kvm_vcpu_gfn_to_memslot(vcpu, gfn);
+	struct kvm *kvm = vcpu->kvm;
+	int r;
+
+	r = kvmhv_pre_fault_begin(kvm);
+	if (!r)
+		r = kvmppc_create_ptes(kvm, run->gpa, run->nr_pages,
+				       gfn_to_hva_memslot(slot, gfn),
+				       run->writable, run->mmu_seq);
+	kvmhv_pre_fault_end(kvm);
+	return r == -EOPNOTSUPP ? -EAGAIN : r;
 }
 
 /**

@@ -302,15 +302,10 @@ static uint64_t host_pmd_mapped(void *hva, uint64_t size)
 }
 
 /*
- * x86 (TDP MMU), arm64 and riscv map a run of 4 KiB pages, up to a
- * last-level table of them, in one step; powerpc a leaf per step.  The
- * leaves are counted one by one either way.
+ * Every arch maps a run of 4 KiB pages, up to a last-level table of them,
+ * in one step.  The leaves are counted one by one.
  */
-#if defined(__x86_64__) || defined(__aarch64__) || defined(__riscv)
 #define SMALL_PAGES_PER_STEP	512
-#else
-#define SMALL_PAGES_PER_STEP	1
-#endif
 
 /*
  * A pre-fault that mapped @small 4 KiB and @huge 2 MiB leaves took @steps:
