@@ -381,6 +381,7 @@ static void print_csv(const struct bench *b)
 int cmd_bench(const struct options *o)
 {
 	struct bench b = { .o = o, .page = sysconf(_SC_PAGESIZE) };
+	unsigned int fp_lost;
 	int ok;
 
 	b.pages = o->size / b.page;
@@ -395,10 +396,9 @@ int cmd_bench(const struct options *o)
 	if (o->thp_size && bench_thp(&b))
 		return EXIT_FAILED;
 	ok = bench_checks(&b);
-#if defined(__powerpc64__)
-	printf("note: KVM_RUN returned with the caller's floating-point registers lost %u times (put back; see README)\n",
-	       atomic_load(&vm_fp_clobbers));
-#endif
+	if (vm_arch_fp_clobbers(&fp_lost))
+		printf("note: KVM_RUN returned with the caller's floating-point registers lost %u times (put back; see README)\n",
+		       fp_lost);
 	print_csv(&b);
 	return ok ? 0 : EXIT_FAILED;
 }

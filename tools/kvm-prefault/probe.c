@@ -15,42 +15,6 @@
 #include "kvmprefault.h"
 #include "vm.h"
 
-struct vm_type {
-	const char *name;
-	unsigned long type;
-};
-
-#if defined(__x86_64__)
-/* The types KVM_CAP_VM_TYPES may list, bit n for type n. */
-static const struct vm_type arch_vm_types[] = {
-	{ "default", KVM_X86_DEFAULT_VM },
-	{ "sw_protected", KVM_X86_SW_PROTECTED_VM },
-	{ "sev", KVM_X86_SEV_VM },
-	{ "sev_es", KVM_X86_SEV_ES_VM },
-	{ "snp", KVM_X86_SNP_VM },
-};
-#elif defined(__aarch64__)
-/* Default (40-bit IPA), the smallest and the largest IPA size. */
-static const struct vm_type arch_vm_types[] = {
-	{ "default", 0 },
-	{ "ipa_32", KVM_VM_TYPE_ARM_IPA_SIZE(32) },
-	{ "ipa_max", 0 },	/* filled from KVM_CAP_ARM_VM_IPA_SIZE */
-};
-#elif defined(__powerpc64__)
-/* Default (KVM-HV when it is loaded), HV and PR asked for by name. */
-static const struct vm_type arch_vm_types[] = {
-	{ "default", 0 },
-	{ "hv", KVM_VM_PPC_HV },
-	{ "pr", KVM_VM_PPC_PR },
-};
-#else
-static const struct vm_type arch_vm_types[] = {
-	{ "default", 0 },
-};
-#endif
-
-#define NR_VM_TYPES	(sizeof(arch_vm_types) / sizeof(arch_vm_types[0]))
-
 struct type_probe {
 	const char *name;
 	unsigned long type;
@@ -65,26 +29,13 @@ static void probe_type(int kvm_fd, const struct vm_type *t, struct type_probe *p
 
 	p->name = t->name;
 	p->type = t->type;
-#if defined(__aarch64__)
-	if (!strcmp(t->name, "ipa_max")) {
-		int ipa = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_VM_IPA_SIZE);
-
-		p->type = ipa > 0 ? KVM_VM_TYPE_ARM_IPA_SIZE(ipa) : 0;
+	/* err 0: KVM does not offer the type, nothing was tried. */
+	if (!vm_arch_type(kvm_fd, t, &p->type)) {
+		p->created = 0;
+		p->err = 0;
+		p->cap = 0;
+		return;
 	}
-#endif
-#if defined(__x86_64__)
-	{
-		int types = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_VM_TYPES);
-
-		/* err 0: KVM does not offer the type, nothing was tried. */
-		if (types >= 0 && !(types & (1 << t->type))) {
-			p->created = 0;
-			p->err = 0;
-			p->cap = 0;
-			return;
-		}
-	}
-#endif
 	vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, p->type);
 	p->created = vm_fd >= 0;
 	p->err = vm_fd < 0 ? errno : 0;
@@ -100,9 +51,9 @@ static const char *why_not(const struct type_probe *p)
 
 int cmd_probe(const struct options *o)
 {
-	struct type_probe probes[NR_VM_TYPES];
+	struct type_probe probes[VM_MAX_TYPES];
 	int kvm_fd, dev_cap;
-	size_t i;
+	size_t i, n;
 
 	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm_fd < 0) {
@@ -110,14 +61,14 @@ int cmd_probe(const struct options *o)
 		return EXIT_FAILED;
 	}
 	dev_cap = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_PRE_FAULT_MEMORY);
-	for (i = 0; i < NR_VM_TYPES; i++)
-		probe_type(kvm_fd, &arch_vm_types[i], &probes[i]);
+	for (n = 0; n < VM_MAX_TYPES && vm_arch_types[n].name; n++)
+		probe_type(kvm_fd, &vm_arch_types[n], &probes[n]);
 	close(kvm_fd);
 
 	if (o->json) {
 		printf("{\"arch\": \"%s\", \"kernel\": \"%s\", \"dev_kvm\": %d, \"vm_types\": [",
 		       host()->machine, host()->release, dev_cap);
-		for (i = 0; i < NR_VM_TYPES; i++) {
+		for (i = 0; i < n; i++) {
 			char error[40] = "null";
 
 			if (!probes[i].created)
@@ -135,7 +86,7 @@ int cmd_probe(const struct options *o)
 	printf("| %-14s | %-10s | %-22s | %-9s |\n", "VM type", "type", "created", "pre-fault");
 	printf("|%s|%s|%s|%s|\n", "----------------", "------------",
 	       "------------------------", "-----------");
-	for (i = 0; i < NR_VM_TYPES; i++) {
+	for (i = 0; i < n; i++) {
 		char created[32] = "yes";
 
 		if (!probes[i].created)

@@ -7,14 +7,17 @@
  * The guest program walks [start, end) in steps of `stride`, adds up the
  * first 32-bit word of each step (or writes a word there), then reports the
  * sum with a 32-bit MMIO write to VM_MMIO_GPA, which no memslot covers.
- * The same layout and program exist for x86_64 (32-bit flat protected
- * mode), arm64 and riscv64, so every caller is arch-neutral.
+ * The same layout and program exist for every arch, one file each in
+ * vmm/arch/ (x86_64 in 32-bit flat protected mode, ppc64le in real mode),
+ * so every caller is arch-neutral.
  */
 #ifndef KVMPF_VM_H
 #define KVMPF_VM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <linux/kvm.h>
 
 /* Guest-physical layout shared by every arch (below 4 GiB for x86). */
@@ -90,18 +93,12 @@ int vm_run_guest(struct vm *vm, int cpu, uint64_t gpa, uint64_t len,
 /* Value of vCPU @cpu's statistic @name (e.g. "exits"), or -1 when absent. */
 int64_t vm_vcpu_stat(struct vm *vm, int cpu, const char *name);
 
-/* The vCPU statistic that counts every exit to the host. */
-#if defined(__powerpc64__)
-#define VM_EXITS_STAT	"sum_exits"
-#else
-#define VM_EXITS_STAT	"exits"
-#endif
-
-#if defined(__powerpc64__)
-#include <stdatomic.h>
-/* KVM_RUN calls that lost the caller's floating-point registers (vm.c). */
-extern atomic_uint vm_fp_clobbers;
-#endif
+/*
+ * Into *@n, the KVM_RUN calls that lost the caller's floating-point
+ * registers, which were put back (ppc64le: vmm/arch/ppc64le.c); false on
+ * an arch that has no need to keep them.
+ */
+bool vm_arch_fp_clobbers(unsigned int *n);
 
 /*
  * Exits of vCPU @cpu so far for the host's own interrupts (timer and
@@ -112,11 +109,11 @@ extern atomic_uint vm_fp_clobbers;
 int64_t vm_vcpu_interrupt_exits(struct vm *vm, int cpu);
 
 /*
- * Exits of vCPU @cpu so far that the guest caused: every exit
- * (VM_EXITS_STAT) but those for the host's interrupts, which no pre-fault
- * can save and whose rate under emulation follows the host's load (nested
- * KVM-HV under QEMU takes bursts of hypervisor-decrementer exits).  -1
- * when a statistic is absent.
+ * Exits of vCPU @cpu so far that the guest caused: every exit (the arch's
+ * statistic for all of them) but those for the host's interrupts, which no
+ * pre-fault can save and whose rate under emulation follows the host's
+ * load (nested KVM-HV under QEMU takes bursts of hypervisor-decrementer
+ * exits).  -1 when a statistic is absent.
  */
 int64_t vm_vcpu_guest_exits(struct vm *vm, int cpu);
 /*
@@ -126,6 +123,32 @@ int64_t vm_vcpu_guest_exits(struct vm *vm, int cpu);
  */
 int vm_vcpu_stat_array(struct vm *vm, int cpu, const char *name,
 		       uint64_t *data, uint32_t n);
+
+/*
+ * For the watchdog, while an ioctl on vCPU @ctx (a struct vm_vcpu) is
+ * stuck: the counters that moved in one second, to @out.
+ */
+void vm_vcpu_describe(void *ctx, FILE *out);
+
+/* A VM type KVM_CREATE_VM takes on this arch, by a name for people. */
+struct vm_type {
+	const char *name;
+	unsigned long type;
+};
+
+#define VM_MAX_TYPES	8
+
+/*
+ * The VM types of this arch worth probing (vmm/arch/), at most
+ * VM_MAX_TYPES, the default first; a NULL name ends them.
+ */
+extern const struct vm_type vm_arch_types[];
+
+/*
+ * The KVM_CREATE_VM type of @t on the host behind @kvm_fd into *@type:
+ * false when KVM does not offer it, so that nothing is to be tried.
+ */
+bool vm_arch_type(int kvm_fd, const struct vm_type *t, unsigned long *type);
 
 /* Word the host stores at the start of data page @i for the guest to sum. */
 static inline uint32_t vm_page_pattern(uint64_t i)
