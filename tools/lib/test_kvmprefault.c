@@ -129,154 +129,216 @@ static int fake_whole_ioctl(int fd, unsigned long request, void *arg)
 	return 0;
 }
 
-int main(void)
+/* A scripted pre-fault through vCPU fd 3 with the fake ioctl. */
+static int scripted(const struct step *steps, unsigned int n, uint64_t gpa,
+		    uint64_t size, const struct kvmpf_options *opts,
+		    struct kvmpf_result *res)
 {
+	play(steps, n);
+	return kvmpf_prefault(3, gpa, size, opts, res);
+}
+
+static int one_call_does_all(void)
+{
+	static const struct step s[] = { { 16 * PAGE, 0 } };
+	struct kvmpf_result res;
+	int r = scripted(s, 1, 0x100000, 16 * PAGE, &fake, &res);
+
+	return expect_result(&res, r, 0, 0x100000 + 16 * PAGE, 0, 1);
+}
+
+static int partial_progress_loops(void)
+{
+	static const struct step s[] = { { PAGE, 0 }, { 2 * PAGE, 0 }, { PAGE, 0 } };
+	struct kvmpf_result res;
+	int r = scripted(s, 3, 0, 4 * PAGE, &fake, &res);
+
+	return expect_result(&res, r, 0, 4 * PAGE, 0, 3);
+}
+
+static int eintr_and_eagain_are_retried(void)
+{
+	static const struct step s[] = { { 0, EINTR }, { PAGE, EAGAIN }, { 3 * PAGE, 0 } };
+	struct kvmpf_result res;
+	int r = scripted(s, 3, 0, 4 * PAGE, &fake, &res);
+
+	return expect_result(&res, r, 0, 4 * PAGE, 0, 3);
+}
+
+static int retries_are_bounded(void)
+{
+	static const struct step s[] = { { 0, EAGAIN }, { 0, EAGAIN }, { 0, EAGAIN } };
 	struct kvmpf_options opts = fake;
 	struct kvmpf_result res;
-	struct ktap t;
 	int r;
 
-	ktap_plan(&t, 15);
+	opts.max_retries = 2;
+	r = scripted(s, 3, PAGE, 2 * PAGE, &opts, &res);
+	return expect_result(&res, r, EAGAIN, PAGE, 2 * PAGE, 3);
+}
 
-	{
-		static const struct step s[] = { { 16 * PAGE, 0 } };
+static int error_after_progress_reports_exact_rest(void)
+{
+	static const struct step s[] = { { 2 * PAGE, 0 }, { 0, ENOENT } };
+	struct kvmpf_result res;
+	int r = scripted(s, 2, 0x2000000, 8 * PAGE, &fake, &res);
 
-		play(s, 1);
-		r = kvmpf_prefault(3, 0x100000, 16 * PAGE, &fake, &res);
-		ktap_result(&t, expect_result(&res, r, 0, 0x100000 + 16 * PAGE, 0, 1),
-			    "one_call_does_all");
-	}
-	{
-		static const struct step s[] = { { PAGE, 0 }, { 2 * PAGE, 0 }, { PAGE, 0 } };
+	return expect_result(&res, r, ENOENT, 0x2000000 + 2 * PAGE, 6 * PAGE, 2) &&
+	       strstr(res.msg, "0x2002000");
+}
 
-		play(s, 3);
-		r = kvmpf_prefault(3, 0, 4 * PAGE, &fake, &res);
-		ktap_result(&t, expect_result(&res, r, 0, 4 * PAGE, 0, 3),
-			    "partial_progress_loops");
-	}
-	{
-		static const struct step s[] = { { 0, EINTR }, { PAGE, EAGAIN }, { 3 * PAGE, 0 } };
+static int error_without_progress_keeps_range(void)
+{
+	static const struct step s[] = { { 0, EFAULT } };
+	struct kvmpf_result res;
+	int r = scripted(s, 1, 0x1000, PAGE, &fake, &res);
 
-		play(s, 3);
-		r = kvmpf_prefault(3, 0, 4 * PAGE, &fake, &res);
-		ktap_result(&t, expect_result(&res, r, 0, 4 * PAGE, 0, 3),
-			    "eintr_and_eagain_are_retried");
-	}
-	{
-		static const struct step s[] = { { 0, EAGAIN }, { 0, EAGAIN }, { 0, EAGAIN } };
+	return expect_result(&res, r, EFAULT, 0x1000, PAGE, 1);
+}
 
-		play(s, 3);
-		opts.max_retries = 2;
-		r = kvmpf_prefault(3, PAGE, 2 * PAGE, &opts, &res);
-		opts.max_retries = 0;
-		ktap_result(&t, expect_result(&res, r, EAGAIN, PAGE, 2 * PAGE, 3),
-			    "retries_are_bounded");
-	}
-	{
-		static const struct step s[] = { { 2 * PAGE, 0 }, { 0, ENOENT } };
+static int progress_reported_after_each_advance(void)
+{
+	static const struct step s[] = { { PAGE, 0 }, { 0, EINTR }, { 3 * PAGE, 0 } };
+	struct kvmpf_options opts = fake;
+	struct kvmpf_result res;
+	int r;
 
-		play(s, 2);
-		r = kvmpf_prefault(3, 0x2000000, 8 * PAGE, &fake, &res);
-		ktap_result(&t, expect_result(&res, r, ENOENT, 0x2000000 + 2 * PAGE,
-					      6 * PAGE, 2) && strstr(res.msg, "0x2002000"),
-			    "error_after_progress_reports_exact_rest");
-	}
-	{
-		static const struct step s[] = { { 0, EFAULT } };
+	progress_calls = 0;
+	opts.progress = record_progress;
+	r = scripted(s, 3, 0, 4 * PAGE, &opts, &res);
+	return r == 0 && progress_calls == 2 &&
+	       progress_done[0] == PAGE && progress_done[1] == 4 * PAGE;
+}
 
-		play(s, 1);
-		r = kvmpf_prefault(3, 0x1000, PAGE, &fake, &res);
-		ktap_result(&t, expect_result(&res, r, EFAULT, 0x1000, PAGE, 1),
-			    "error_without_progress_keeps_range");
-	}
-	{
-		static const struct step s[] = { { PAGE, 0 }, { 0, EINTR }, { 3 * PAGE, 0 } };
+static int wrapping_range_refused_without_ioctl(void)
+{
+	struct kvmpf_result res;
+	int r = scripted(NULL, 0, -PAGE, 2 * PAGE, &fake, &res);
 
-		play(s, 3);
-		progress_calls = 0;
-		opts.progress = record_progress;
-		r = kvmpf_prefault(3, 0, 4 * PAGE, &opts, &res);
-		opts.progress = NULL;
-		ktap_result(&t, r == 0 && progress_calls == 2 &&
-			    progress_done[0] == PAGE && progress_done[1] == 4 * PAGE,
-			    "progress_reported_after_each_advance");
-	}
-	{
-		play(NULL, 0);
-		r = kvmpf_prefault(3, -PAGE, 2 * PAGE, &fake, &res);
-		ktap_result(&t, expect_result(&res, r, EINVAL, -PAGE, 2 * PAGE, 0),
-			    "wrapping_range_refused_without_ioctl");
-	}
-	{
-		static const struct step s[] = { { PAGE, 0 } };
+	return expect_result(&res, r, EINVAL, -PAGE, 2 * PAGE, 0);
+}
 
-		play(s, 1);
-		corrupt_range = 1;
-		r = kvmpf_prefault(3, 0, 4 * PAGE, &fake, &res);
-		ktap_result(&t, r == -EPROTO && res.err == EPROTO,
-			    "inconsistent_kernel_range_detected");
-	}
-	{
-		int fds[3] = { 0, 1, 2 };
+static int inconsistent_kernel_range_detected(void)
+{
+	static const struct step s[] = { { PAGE, 0 } };
+	struct kvmpf_result res;
+	int r;
 
-		opts.ioctl = fake_parallel_ioctl;
-		r = kvmpf_prefault_parallel(fds, 3, 0x40000000, 10 * PAGE, &opts, &res);
-		ktap_result(&t, r == 0 && res.size == 0 && res.calls == 3 &&
-			    part_gpa[0] == 0x40000000 && part_size[0] == 3 * PAGE &&
-			    part_gpa[1] == 0x40000000 + 3 * PAGE && part_size[1] == 3 * PAGE &&
-			    part_gpa[2] == 0x40000000 + 6 * PAGE && part_size[2] == 4 * PAGE,
-			    "parallel_split_covers_range_once");
-	}
-	{
-		int fds[8] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+	play(s, 1);
+	corrupt_range = 1;
+	r = kvmpf_prefault(3, 0, 4 * PAGE, &fake, &res);
+	return r == -EPROTO && res.err == EPROTO;
+}
 
-		memset(part_size, 0, sizeof(part_size));
-		r = kvmpf_prefault_parallel(fds, 8, 0, 2 * PAGE, &opts, &res);
-		opts.ioctl = fake_ioctl;
-		ktap_result(&t, r == 0 && res.calls == 2 && part_size[0] == PAGE &&
-			    part_size[1] == PAGE && part_size[2] == 0,
-			    "parallel_never_more_parts_than_pages");
-	}
-	{
-		int fds[2] = { 0, 1 };
+static int parallel_split_covers_range_once(void)
+{
+	struct kvmpf_options opts = { .ioctl = fake_parallel_ioctl };
+	int fds[3] = { 0, 1, 2 };
+	struct kvmpf_result res;
+	int r;
 
-		r = kvmpf_prefault_parallel(fds, 2, 1, PAGE, &fake, &res);
-		ktap_result(&t, r == -EINVAL && res.err == EINVAL,
-			    "parallel_refuses_unaligned_range");
-	}
-	{
-		struct kvmpf_options chunked = {
-			.ioctl = fake_whole_ioctl, .chunk = 2 * PAGE,
-			.progress = record_progress,
-		};
+	r = kvmpf_prefault_parallel(fds, 3, 0x40000000, 10 * PAGE, &opts, &res);
+	return r == 0 && res.size == 0 && res.calls == 3 &&
+	       part_gpa[0] == 0x40000000 && part_size[0] == 3 * PAGE &&
+	       part_gpa[1] == 0x40000000 + 3 * PAGE && part_size[1] == 3 * PAGE &&
+	       part_gpa[2] == 0x40000000 + 6 * PAGE && part_size[2] == 4 * PAGE;
+}
 
-		chunk_calls = progress_calls = 0;
-		r = kvmpf_prefault(3, 0x10000, 5 * PAGE, &chunked, &res);
-		ktap_result(&t, expect_result(&res, r, 0, 0x10000 + 5 * PAGE, 0, 3) &&
-			    chunk_calls == 3 && chunk_sizes[0] == 2 * PAGE &&
-			    chunk_sizes[1] == 2 * PAGE && chunk_sizes[2] == PAGE &&
-			    progress_calls == 3 && progress_done[0] == 2 * PAGE &&
-			    progress_done[1] == 4 * PAGE && progress_done[2] == 5 * PAGE,
-			    "chunks_bound_each_call_and_report_progress");
-	}
-	{
-		struct kvmpf_options bad = { .ioctl = fake_whole_ioctl, .chunk = PAGE + 1 };
+static int parallel_never_more_parts_than_pages(void)
+{
+	struct kvmpf_options opts = { .ioctl = fake_parallel_ioctl };
+	int fds[8] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+	struct kvmpf_result res;
+	int r;
 
-		chunk_calls = 0;
-		r = kvmpf_prefault(3, 0, 4 * PAGE, &bad, &res);
-		ktap_result(&t, expect_result(&res, r, EINVAL, 0, 4 * PAGE, 0) &&
-			    chunk_calls == 0, "unaligned_chunk_refused_without_ioctl");
-	}
-	{
-		int yes, no, err;
+	memset(part_size, 0, sizeof(part_size));
+	r = kvmpf_prefault_parallel(fds, 8, 0, 2 * PAGE, &opts, &res);
+	return r == 0 && res.calls == 2 && part_size[0] == PAGE &&
+	       part_size[1] == PAGE && part_size[2] == 0;
+}
 
-		cap_answer = 1;
-		yes = kvmpf_probe(5, &fake);
-		cap_answer = 0;
-		no = kvmpf_probe(5, &fake);
-		cap_answer = -EBADF;
-		err = kvmpf_probe(5, &fake);
-		ktap_result(&t, yes == 1 && no == 0 && err == -EBADF, "probe_asks_the_vm");
-	}
+static int parallel_refuses_unaligned_range(void)
+{
+	int fds[2] = { 0, 1 };
+	struct kvmpf_result res;
+	int r;
+
+	r = kvmpf_prefault_parallel(fds, 2, 1, PAGE, &fake, &res);
+	return r == -EINVAL && res.err == EINVAL;
+}
+
+static int chunks_bound_each_call_and_report_progress(void)
+{
+	struct kvmpf_options chunked = {
+		.ioctl = fake_whole_ioctl, .chunk = 2 * PAGE,
+		.progress = record_progress,
+	};
+	struct kvmpf_result res;
+	int r;
+
+	chunk_calls = progress_calls = 0;
+	r = kvmpf_prefault(3, 0x10000, 5 * PAGE, &chunked, &res);
+	return expect_result(&res, r, 0, 0x10000 + 5 * PAGE, 0, 3) &&
+	       chunk_calls == 3 && chunk_sizes[0] == 2 * PAGE &&
+	       chunk_sizes[1] == 2 * PAGE && chunk_sizes[2] == PAGE &&
+	       progress_calls == 3 && progress_done[0] == 2 * PAGE &&
+	       progress_done[1] == 4 * PAGE && progress_done[2] == 5 * PAGE;
+}
+
+static int unaligned_chunk_refused_without_ioctl(void)
+{
+	struct kvmpf_options bad = { .ioctl = fake_whole_ioctl, .chunk = PAGE + 1 };
+	struct kvmpf_result res;
+	int r;
+
+	chunk_calls = 0;
+	r = kvmpf_prefault(3, 0, 4 * PAGE, &bad, &res);
+	return expect_result(&res, r, EINVAL, 0, 4 * PAGE, 0) && chunk_calls == 0;
+}
+
+static int probe_asks_the_vm(void)
+{
+	int yes, no, err;
+
+	cap_answer = 1;
+	yes = kvmpf_probe(5, &fake);
+	cap_answer = 0;
+	no = kvmpf_probe(5, &fake);
+	cap_answer = -EBADF;
+	err = kvmpf_probe(5, &fake);
+	return yes == 1 && no == 0 && err == -EBADF;
+}
+
+#define CASE(fn)	{ fn, #fn }
+
+static const struct {
+	int (*run)(void);
+	const char *name;
+} cases[] = {
+	CASE(one_call_does_all),
+	CASE(partial_progress_loops),
+	CASE(eintr_and_eagain_are_retried),
+	CASE(retries_are_bounded),
+	CASE(error_after_progress_reports_exact_rest),
+	CASE(error_without_progress_keeps_range),
+	CASE(progress_reported_after_each_advance),
+	CASE(wrapping_range_refused_without_ioctl),
+	CASE(inconsistent_kernel_range_detected),
+	CASE(parallel_split_covers_range_once),
+	CASE(parallel_never_more_parts_than_pages),
+	CASE(parallel_refuses_unaligned_range),
+	CASE(chunks_bound_each_call_and_report_progress),
+	CASE(unaligned_chunk_refused_without_ioctl),
+	CASE(probe_asks_the_vm),
+};
+
+int main(void)
+{
+	struct ktap t;
+	size_t i;
+
+	ktap_plan(&t, sizeof(cases) / sizeof(cases[0]));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ktap_result(&t, cases[i].run(), cases[i].name);
 	return ktap_exit_code(&t);
 }

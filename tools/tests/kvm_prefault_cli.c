@@ -73,46 +73,106 @@ static const char *line_after(const char *marker)
 	return p ? p + 1 : NULL;
 }
 
-int main(void)
+/* Usage errors exit 2 naming the problem; --help exits 0. */
+static void usage_cases(struct ktap *t)
 {
-	unsigned long long mib, thp_mib, steps, l4k, l2m, l1g, other;
+	expect(t, "help_exits_0", (const char *[]){ "--help", NULL }, 0,
+	       "usage: kvm-prefault probe [--json]");
+	expect(t, "no_command_is_a_usage_error", (const char *[]){ NULL }, 2,
+	       "usage: kvm-prefault");
+	expect(t, "unknown_command", (const char *[]){ "frobnicate", NULL }, 2,
+	       "unknown command 'frobnicate'");
+	expect(t, "size_zero_rejected", (const char *[]){ "demo", "--size", "0", NULL },
+	       2, "--size wants MiB (1..65536), not '0'");
+	expect(t, "size_not_a_number", (const char *[]){ "bench", "--size", "4x", NULL },
+	       2, "--size wants MiB (1..65536), not '4x'");
+	expect(t, "reps_out_of_range", (const char *[]){ "bench", "--reps", "65", NULL },
+	       2, "--reps wants 1..64, not '65'");
+	expect(t, "option_of_another_command",
+	       (const char *[]){ "probe", "--size", "8", NULL }, 2,
+	       "probe takes no such option");
+	expect(t, "extra_argument", (const char *[]){ "probe", "extra", NULL }, 2,
+	       "unexpected argument 'extra'");
+}
+
+/* probe --json says what KVM_CHECK_EXTENSION says. */
+static void probe_cases(struct ktap *t, int cap, int dev_cap)
+{
 	char want[256];
+
+	snprintf(want, sizeof(want), "\"dev_kvm\": %d", dev_cap);
+	expect(t, "probe_json_dev_kvm", (const char *[]){ "probe", "--json", NULL }, 0, want);
+	snprintf(want, sizeof(want),
+		 "{\"name\": \"default\", \"type\": 0, \"created\": true, \"error\": null, \"pre_fault\": %d}",
+		 cap);
+	expect(t, "probe_json_default_vm", (const char *[]){ "probe", "--json", NULL }, 0, want);
+}
+
+/* Both guests saw the host's data; the pre-faulted one took few exits. */
+static void demo_case(struct ktap *t)
+{
 	const char *p, *q;
 	long long exits;
+	char want[256];
+	int r;
+
+	r = run_cli((const char *[]){ "demo", "--size", "8", NULL });
+	p = strstr(out, "| guest saw the host's data ");
+	q = strstr(out, "pre-faulted, it exited ");
+	if (!ktap_result(t, r == 0 && p && q &&
+			 sscanf(p, "| guest saw the host's data | %3s | %3s |",
+				want, want + 8) == 2 &&
+			 !strcmp(want, "yes") && !strcmp(want + 8, "yes") &&
+			 sscanf(q, "pre-faulted, it exited %lld times", &exits) == 1 &&
+			 exits >= 0 && exits <= 2048 / 100, "demo_8mib")) {
+		ktap_diag("exit %d, output:", r);
+		ktap_diag("%.1500s", out);
+	}
+}
+
+/*
+ * A small bench: its populate-write check passes, and the THP slot's
+ * leaves add up: every 2 MiB the host backs with a huge page is one
+ * 2 MiB leaf, the rest 4 KiB leaves, one step each.
+ */
+static void bench_case(struct ktap *t)
+{
+	unsigned long long mib, thp_mib, steps, l4k, l2m, l1g, other;
+	const char *p;
+	int r;
+
+	r = run_cli((const char *[]){ "bench", "--size", "4", "--reps", "1",
+				      "--thp-size", "8", NULL });
+	p = line_after("-- csv thp-slot --");
+	p = p ? strchr(p, '\n') : NULL;	/* skip the header */
+	if (!p || sscanf(p + 1, "%*[^,],%llu,%llu,%*f,%*f,%llu,%llu,%llu,%llu,%llu",
+			 &mib, &thp_mib, &steps, &l4k, &l2m, &l1g, &other) != 7) {
+		ktap_result(t, 0, "bench_small");
+		ktap_diag("exit %d, no THP row in:", r);
+		ktap_diag("%.1500s", out);
+		return;
+	}
+	if (!ktap_result(t, r == 0 && strstr(out, "check: write-first after populate+prefault") &&
+			 mib == 8 && l2m * 2 == thp_mib && l4k == (mib - thp_mib) * 256 &&
+			 !l1g && !other && steps == l4k + l2m, "bench_small")) {
+		ktap_diag("exit %d; THP slot %llu MiB, %llu MiB host huge pages, %llu steps: %llu x 4K, %llu x 2M, %llu x 1G, %llu other",
+			  r, mib, thp_mib, steps, l4k, l2m, l1g, other);
+		ktap_diag("%.1500s", out);
+	}
+}
+
+int main(void)
+{
 	char err[160];
 	struct ktap t;
-	int cap, dev_cap, r;
+	int cap, dev_cap;
 
 	if (vm_pre_fault_capability(&cap, &dev_cap, err, sizeof(err)))
 		return ktap_fail_only(&t, "vm_create", err);
 
 	ktap_plan(&t, 12);
-	expect(&t, "help_exits_0", (const char *[]){ "--help", NULL }, 0,
-	       "usage: kvm-prefault probe [--json]");
-	expect(&t, "no_command_is_a_usage_error", (const char *[]){ NULL }, 2,
-	       "usage: kvm-prefault");
-	expect(&t, "unknown_command", (const char *[]){ "frobnicate", NULL }, 2,
-	       "unknown command 'frobnicate'");
-	expect(&t, "size_zero_rejected", (const char *[]){ "demo", "--size", "0", NULL },
-	       2, "--size wants MiB (1..65536), not '0'");
-	expect(&t, "size_not_a_number", (const char *[]){ "bench", "--size", "4x", NULL },
-	       2, "--size wants MiB (1..65536), not '4x'");
-	expect(&t, "reps_out_of_range", (const char *[]){ "bench", "--reps", "65", NULL },
-	       2, "--reps wants 1..64, not '65'");
-	expect(&t, "option_of_another_command",
-	       (const char *[]){ "probe", "--size", "8", NULL }, 2,
-	       "probe takes no such option");
-	expect(&t, "extra_argument", (const char *[]){ "probe", "extra", NULL }, 2,
-	       "unexpected argument 'extra'");
-
-	/* probe --json says what KVM_CHECK_EXTENSION says. */
-	snprintf(want, sizeof(want), "\"dev_kvm\": %d", dev_cap);
-	expect(&t, "probe_json_dev_kvm", (const char *[]){ "probe", "--json", NULL }, 0, want);
-	snprintf(want, sizeof(want),
-		 "{\"name\": \"default\", \"type\": 0, \"created\": true, \"error\": null, \"pre_fault\": %d}",
-		 cap);
-	expect(&t, "probe_json_default_vm", (const char *[]){ "probe", "--json", NULL }, 0, want);
-
+	usage_cases(&t);
+	probe_cases(&t, cap, dev_cap);
 	if (cap != 1) {
 		/* Without the capability both refuse, saying why. */
 		expect(&t, "demo_refuses_without_capability",
@@ -123,43 +183,7 @@ int main(void)
 		       "this VM cannot pre-fault");
 		return ktap_exit_code(&t);
 	}
-
-	/* Both guests saw the host's data; the pre-faulted one took few exits. */
-	r = run_cli((const char *[]){ "demo", "--size", "8", NULL });
-	p = strstr(out, "| guest saw the host's data ");
-	q = strstr(out, "pre-faulted, it exited ");
-	if (!ktap_result(&t, r == 0 && p && q &&
-			 sscanf(p, "| guest saw the host's data | %3s | %3s |",
-				want, want + 8) == 2 &&
-			 !strcmp(want, "yes") && !strcmp(want + 8, "yes") &&
-			 sscanf(q, "pre-faulted, it exited %lld times", &exits) == 1 &&
-			 exits >= 0 && exits <= 2048 / 100, "demo_8mib")) {
-		ktap_diag("exit %d, output:", r);
-		ktap_diag("%.1500s", out);
-	}
-
-	/*
-	 * A small bench: its populate-write check passes, and the THP slot's
-	 * leaves add up: every 2 MiB the host backs with a huge page is one
-	 * 2 MiB leaf, the rest 4 KiB leaves, one step each.
-	 */
-	r = run_cli((const char *[]){ "bench", "--size", "4", "--reps", "1",
-				      "--thp-size", "8", NULL });
-	p = line_after("-- csv thp-slot --");
-	p = p ? strchr(p, '\n') : NULL;	/* skip the header */
-	if (!p || sscanf(p + 1, "%*[^,],%llu,%llu,%*f,%*f,%llu,%llu,%llu,%llu,%llu",
-			 &mib, &thp_mib, &steps, &l4k, &l2m, &l1g, &other) != 7) {
-		ktap_result(&t, 0, "bench_small");
-		ktap_diag("exit %d, no THP row in:", r);
-		ktap_diag("%.1500s", out);
-		return ktap_exit_code(&t);
-	}
-	if (!ktap_result(&t, r == 0 && strstr(out, "check: write-first after populate+prefault") &&
-			 mib == 8 && l2m * 2 == thp_mib && l4k == (mib - thp_mib) * 256 &&
-			 !l1g && !other && steps == l4k + l2m, "bench_small")) {
-		ktap_diag("exit %d; THP slot %llu MiB, %llu MiB host huge pages, %llu steps: %llu x 4K, %llu x 2M, %llu x 1G, %llu other",
-			  r, mib, thp_mib, steps, l4k, l2m, l1g, other);
-		ktap_diag("%.1500s", out);
-	}
+	demo_case(&t);
+	bench_case(&t);
 	return ktap_exit_code(&t);
 }
