@@ -40,6 +40,8 @@
  */
 #if IS_ENABLED(CONFIG_KVM_GENERIC_PRE_FAULT_BATCH) && IS_ENABLED(CONFIG_KVM_PRE_FAULT_MEMORY)
 #define PF_TEST_BATCH	1
+#else
+#define PF_TEST_BATCH	0
 #endif
 
 /* Slots, away from anything an arch reserves low in the address space. */
@@ -1129,7 +1131,7 @@ static void pf_test_batch_matches_fault_path(struct kunit *test)
 	pf_test_expect_range(test, &out, PF_TEST_BATCH_GPA + PF_TEST_BATCH_SIZE, 0);
 	KUNIT_EXPECT_EQ(test, hist[fls64(PAGE_SIZE)] - leaves, pages);
 	KUNIT_EXPECT_EQ(test, vm->vcpu->stat.generic.pre_fault_steps - steps,
-			IS_ENABLED(PF_TEST_BATCH) ? 1 : pages);
+			PF_TEST_BATCH ? 1 : pages);
 
 	pf_test_fault_pages(test, PF_TEST_FAULT_GPA, PF_TEST_BATCH_SIZE);
 	for (off = 0; off < PF_TEST_BATCH_SIZE; off += PAGE_SIZE) {
@@ -1507,7 +1509,7 @@ static void pf_test_srcu_between_steps(struct kunit *test)
 			    (w->end - end) / NSEC_PER_USEC);
 }
 
-#ifdef PF_TEST_BATCH
+#if PF_TEST_BATCH
 /*
  * The batch slot at PF_TEST_BATCH_GPA: @size bytes of anonymous memory on
  * small pages, each written by the host.  Return: its host address.
@@ -1569,7 +1571,7 @@ int __weak kvm_arch_pre_fault_test_cached_tables(struct kvm_vcpu *vcpu)
  */
 static void pf_test_batch_tables_before_pin(struct kunit *test)
 {
-#ifdef PF_TEST_BATCH
+#if PF_TEST_BATCH
 	struct pf_test_vm *vm = test->priv;
 	const u64 size = 16 * PAGE_SIZE;
 	unsigned long hva;
@@ -1602,7 +1604,7 @@ static void pf_test_batch_tables_before_pin(struct kunit *test)
  */
 static void pf_test_batch_ends_at_device_pfn(struct kunit *test)
 {
-#ifdef PF_TEST_BATCH
+#if PF_TEST_BATCH
 	struct pf_test_vm *vm = test->priv;
 	const u64 size = 16 * PAGE_SIZE;
 	unsigned long hva;
@@ -1631,7 +1633,7 @@ int __weak kvm_arch_pre_fault_test_hold_table(struct kvm_vcpu *vcpu, gpa_t gpa,
 	return -EOPNOTSUPP;
 }
 
-#ifdef PF_TEST_BATCH
+#if PF_TEST_BATCH
 /* Where the per-page path took over from the batch, and how often. */
 static gpa_t pf_test_race_lost_at;
 static unsigned int pf_test_race_lost_calls;
@@ -1662,7 +1664,7 @@ static long pf_test_map_leaf_after_race(struct kvm_vcpu *vcpu,
  */
 static void pf_test_batch_loses_table_race(struct kunit *test)
 {
-#ifdef PF_TEST_BATCH
+#if PF_TEST_BATCH
 	struct pf_test_vm *vm = test->priv;
 	const u64 size = 2 * SZ_2M, held = PF_TEST_BATCH_GPA + SZ_2M;
 	unsigned long hva;

@@ -66,15 +66,6 @@ int kvmhv_pre_fault_prepare(struct kvm_vcpu *vcpu)
 	return 0;
 }
 
-/**
- * kvmhv_pre_fault_memory() - kvm_arch_vcpu_pre_fault_memory() for KVM-HV
- * @vcpu: the pre-faulting vCPU
- * @range: the rest of the range, @range->gpa inside @slot
- * @slot: the memslot of @range->gpa
- *
- * Return: as kvm_arch_vcpu_pre_fault_memory(); -EOPNOTSUPP once the VM
- * translates with a hashed page table or became a secure VM.
- */
 /*
  * Count a step as a running vCPU, as KVM_RUN does: a switch of the VM's
  * MMU mode (KVM_PPC_CONFIGURE_V3_MMU) clears mmu_ready and then gives up
@@ -104,6 +95,15 @@ static void kvmhv_pre_fault_end(struct kvm *kvm)
 	atomic_dec(&kvm->arch.vcpus_running);
 }
 
+/**
+ * kvmhv_pre_fault_memory() - kvm_arch_vcpu_pre_fault_memory() for KVM-HV
+ * @vcpu: the pre-faulting vCPU
+ * @range: the rest of the range, @range->gpa inside @slot
+ * @slot: the memslot of @range->gpa
+ *
+ * Return: as kvm_arch_vcpu_pre_fault_memory(); -EOPNOTSUPP once the VM
+ * translates with a hashed page table or became a secure VM.
+ */
 long kvmhv_pre_fault_memory(struct kvm_vcpu *vcpu,
 			    struct kvm_pre_fault_memory *range,
 			    struct kvm_memory_slot *slot)
