@@ -158,6 +158,9 @@ int kvm_arch_pre_fault_test_cached_tables(struct kvm_vcpu *vcpu);
 /**
  * struct kvm_pre_fault_run - consecutive pages mapped by one batched step
  * @gpa: the guest-physical address of the first page
+ * @slot: the memslot of every page of the run, as the generic loop looked
+ *	it up for this step (not to be looked up again: a memslot update may
+ *	have published an invalid copy since)
  * @nr_pages: pages in the run, between 1 and %KVM_PRE_FAULT_RUN_PAGES
  * @writable: bit i set when the fault path maps page i writable (the host
  *	maps it writable), clear when it maps it read-only
@@ -172,6 +175,7 @@ int kvm_arch_pre_fault_test_cached_tables(struct kvm_vcpu *vcpu);
  */
 struct kvm_pre_fault_run {
 	gpa_t gpa;
+	struct kvm_memory_slot *slot;
 	unsigned int nr_pages;
 	DECLARE_BITMAP(writable, KVM_PRE_FAULT_RUN_PAGES);
 	unsigned long mmu_seq;

@@ -296,18 +296,17 @@ static long kvm_pre_fault_batch(struct kvm_vcpu *vcpu,
 		return 0;
 	}
 	run->nr_pages = min_t(u64, run->nr_pages, (vma->vm_end - hva) >> PAGE_SHIFT);
-	/*
-	 * As in the fault path: read before the pages are looked up, with
-	 * mmap_read_unlock() as the smp_rmb() that pairs with the smp_wmb()
-	 * in kvm_mmu_invalidate_end().
-	 */
+	/* As in the fault path: read before the pages are looked up. */
 	run->mmu_seq = kvm->mmu_invalidate_seq;
+	/* Pairs with the smp_wmb() in kvm_mmu_invalidate_end(). */
+	smp_rmb();
 	mmap_read_unlock(current->mm);
 
 	run->nr_pages = kvm_pre_fault_pin_run(kvm, run, hva);
 	if (!run->nr_pages)
 		return 0;
 	run->gpa = range->gpa;
+	run->slot = slot;
 	r = kvm_arch_pre_fault_map_run(vcpu, run);
 
 	/*

@@ -12,6 +12,12 @@
  * is filled by the guest itself (H_ENTER), and PR KVM has no hypervisor
  * tables at all; book3s.c reports those VMs as not supported.
  *
+ * A run of small pages that are not mapped yet is mapped in one descent
+ * instead (kvmppc_create_ptes()), each PTE made from the page's host PTE by
+ * the function the fault path uses, kvmppc_radix_partition_pte().  Its
+ * page-table pages are allocated per descent, after the run is pinned:
+ * powerpc keeps no per-vCPU cache of them to fill beforehand.
+ *
  * This file is part of kvm-hv; the kvm_arch_pre_fault_*() entry points
  * in book3s.c reach it through struct kvmppc_ops.
  */
@@ -150,19 +156,37 @@ out:
  * @gpa: the first page of the run
  * @max_pages: the most pages the generic code allows
  *
- * Return: the pages from @gpa to the end of its page-table page, at most
- * @max_pages; 0 for a VM that is not radix (the per-page step says why).
+ * A run fills empty PTEs only: it ends before the first page that is
+ * mapped, which the per-page step serves (and makes referenced if aging
+ * cleared its reference bit).
+ *
+ * Return: the pages from @gpa to the end of its page-table page or to the
+ * first mapped page, at most @max_pages; 0 for a VM that is not radix (the
+ * per-page step says why).
  */
 unsigned int kvmhv_pre_fault_run_pages(struct kvm_vcpu *vcpu,
 				       struct kvm_memory_slot *slot,
 				       gpa_t gpa, unsigned int max_pages)
 {
 	u64 table_end = ALIGN(gpa + 1, PMD_SIZE);
+	unsigned int nr = min_t(u64, max_pages, (table_end - gpa) >> PAGE_SHIFT);
 	struct kvm *kvm = vcpu->kvm;
+	unsigned int i = 0, shift;
+	pte_t *ptep;
 
-	if (!kvm_is_radix(kvm) || kvm->arch.secure_guest)
-		return 0;
-	return min_t(u64, max_pages, (table_end - gpa) >> PAGE_SHIFT);
+	/* Counted as a step: a mode switch cannot free the tree under it. */
+	if (!kvmhv_pre_fault_begin(kvm)) {
+		spin_lock(&kvm->mmu_lock);
+		ptep = find_kvm_secondary_pte(kvm, gpa, &shift);
+		if (!ptep)
+			i = nr;
+		else if (!shift)
+			while (i < nr && !pte_present(ptep[i]))
+				i++;
+		spin_unlock(&kvm->mmu_lock);
+	}
+	kvmhv_pre_fault_end(kvm);
+	return i;
 }
 
 /**
@@ -180,14 +204,13 @@ int kvmhv_pre_fault_map_run(struct kvm_vcpu *vcpu,
 			    const struct kvm_pre_fault_run *run)
 {
 	gfn_t gfn = gpa_to_gfn(run->gpa);
-	struct kvm_memory_slot *slot = kvm_vcpu_gfn_to_memslot(vcpu, gfn);
 	struct kvm *kvm = vcpu->kvm;
 	int r;
 
 	r = kvmhv_pre_fault_begin(kvm);
 	if (!r)
 		r = kvmppc_create_ptes(kvm, run->gpa, run->nr_pages,
-				       gfn_to_hva_memslot(slot, gfn),
+				       gfn_to_hva_memslot(run->slot, gfn),
 				       run->writable, run->mmu_seq);
 	kvmhv_pre_fault_end(kvm);
 	return r == -EOPNOTSUPP ? -EAGAIN : r;

@@ -5,7 +5,7 @@
  * kvm_tdp_mmu_map_pages(), each page as kvm_tdp_page_fault() maps it for a
  * read.  What a run cannot do exactly as the fault path does goes page by
  * page: VMs with private memory (SEV-SNP, guest_memfd), KVM's own memslots
- * (the APIC access page), and a vCPU whose MMU is not L1's TDP MMU.  The
+ * (the APIC access page), and a vCPU whose MMU is not the TDP MMU.  The
  * generic code leaves out dirty logging, read-only memslots, huge host
  * pages and MMIO.
  */
@@ -17,6 +17,30 @@
 #include "spte.h"
 #include "tdp_iter.h"
 #include "tdp_mmu.h"
+
+/*
+ * The pages from @gfn, at most @nr, before the first one the root maps.  A
+ * run fills empty SPTEs only: a mapped page is for the per-page path, and
+ * a run must not pin pages it will not map.
+ */
+static unsigned int pre_fault_unmapped_pages(struct kvm_vcpu *vcpu, gfn_t gfn,
+					     unsigned int nr)
+{
+	gfn_t end = gfn + nr;
+	struct tdp_iter iter;
+
+	kvm_tdp_mmu_walk_lockless_begin();
+	for_each_tdp_pte_min_level(iter, root_to_sp(vcpu->arch.mmu->root.hpa),
+				   PG_LEVEL_4K, gfn, end) {
+		if (is_shadow_present_pte(iter.old_spte) &&
+		    is_last_spte(iter.old_spte, iter.level)) {
+			end = max(iter.gfn, gfn);
+			break;
+		}
+	}
+	kvm_tdp_mmu_walk_lockless_end();
+	return end - gfn;
+}
 
 unsigned int kvm_arch_pre_fault_run_pages(struct kvm_vcpu *vcpu,
 					  struct kvm_memory_slot *slot,
@@ -37,7 +61,8 @@ unsigned int kvm_arch_pre_fault_run_pages(struct kvm_vcpu *vcpu,
 		kvm_mmu_free_obsolete_roots(vcpu);
 	if (kvm_mmu_reload(vcpu) || mmu_topup_memory_caches(vcpu, false))
 		return 0;
-	return min_t(u64, max_pages, (table_end - gpa) >> PAGE_SHIFT);
+	return pre_fault_unmapped_pages(vcpu, gpa_to_gfn(gpa),
+					min_t(u64, max_pages, (table_end - gpa) >> PAGE_SHIFT));
 }
 
 /*
@@ -53,14 +78,13 @@ int kvm_arch_pre_fault_map_run(struct kvm_vcpu *vcpu,
 			       const struct kvm_pre_fault_run *run)
 {
 	gfn_t gfn = gpa_to_gfn(run->gpa);
-	struct kvm_memory_slot *slot = kvm_vcpu_gfn_to_memslot(vcpu, gfn);
 	struct kvm *kvm = vcpu->kvm;
 	int r = -EAGAIN;
 
 	read_lock(&kvm->mmu_lock);
 	/* A root made obsolete since run_pages() loaded it: the fault path reloads. */
 	if (!kvm_pre_fault_run_stale(kvm, run) && !kvm_mmu_root_is_stale(vcpu))
-		r = kvm_tdp_mmu_map_pages(vcpu, slot, gfn, run->nr_pages,
+		r = kvm_tdp_mmu_map_pages(vcpu, run->slot, gfn, run->nr_pages,
 					  run->pfns, run->writable);
 	read_unlock(&kvm->mmu_lock);
 	return r;
