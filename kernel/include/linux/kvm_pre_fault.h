@@ -200,9 +200,11 @@ struct kvm_pre_fault_run {
  * (THP block candidates), device pages and poisoned pages to the per-page
  * path.
  *
- * Allocate here, before the generic code pins the run, the page-table
- * pages that mapping it may need: reclaim during an allocation after the
- * pin could zap the pinned pages and waste the run.
+ * Where the arch keeps a per-vCPU cache of page-table pages, fill it here,
+ * before the generic code pins the run: reclaim during an allocation after
+ * the pin could zap the pinned pages and waste the run (the run is then
+ * found stale and goes page by page; nothing is mapped wrongly).  powerpc,
+ * which keeps no such cache, allocates per descent.
  *
  * Return: the number of consecutive pages from @gpa, at most @max_pages,
  * that are not mapped in the second stage and share the last-level table
