@@ -160,7 +160,12 @@ int vm_add_vcpu(struct vm *vm)
 
 #define VM_BLOCK_SIZE	(2ULL << 20)
 
-int vm_add_data_slot(struct vm *vm, uint64_t size, int mmap_flags)
+/*
+ * The data slot on @size bytes, 2 MiB aligned: anonymous memory or, with
+ * @fd >= 0, a MAP_PRIVATE mapping of @fd put over the aligned part of the
+ * reservation.
+ */
+static int vm_add_data(struct vm *vm, uint64_t size, int mmap_flags, int fd)
 {
 	uint64_t map_size = size + VM_BLOCK_SIZE;
 	char *map;
@@ -174,7 +179,21 @@ int vm_add_data_slot(struct vm *vm, uint64_t size, int mmap_flags)
 	vm->data_map_size = map_size;
 	vm->data = (void *)(((uintptr_t)map + VM_BLOCK_SIZE - 1) & ~(VM_BLOCK_SIZE - 1));
 	vm->data_size = size;
+	if (fd >= 0 && mmap(vm->data, size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_FIXED, fd, 0) == MAP_FAILED)
+		return vm_fail(vm, -errno, "mmap %llu bytes of fd %d",
+			       (unsigned long long)size, fd);
 	return vm_set_slot(vm, VM_DATA_SLOT, VM_DATA_GPA, size, vm->data);
+}
+
+int vm_add_data_slot(struct vm *vm, uint64_t size, int mmap_flags)
+{
+	return vm_add_data(vm, size, mmap_flags, -1);
+}
+
+int vm_add_data_slot_file(struct vm *vm, uint64_t size, int fd)
+{
+	return vm_add_data(vm, size, 0, fd);
 }
 
 int vm_pre_fault_capability(int *vm_cap, int *dev_cap, char *err, size_t len)

@@ -69,6 +69,12 @@ int vm_add_vcpu(struct vm *vm);
  * that the host can use transparent huge pages; 0 or -errno.
  */
 int vm_add_data_slot(struct vm *vm, uint64_t size, int mmap_flags);
+/*
+ * The same on the first @size bytes of the file @fd, mapped MAP_PRIVATE
+ * (a snapshot restored by mapping it: the guest reads the page cache, its
+ * writes go to private copies); 0 or -errno.
+ */
+int vm_add_data_slot_file(struct vm *vm, uint64_t size, int fd);
 void vm_destroy(struct vm *vm);
 /*
  * KVM_CAP_PRE_FAULT_MEMORY of a fresh VM of the default type into *@vm_cap
