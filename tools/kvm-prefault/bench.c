@@ -3,7 +3,8 @@
  * kvm-prefault bench: guest first touch (read and write) with no
  * pre-fault, with pre-fault, and with populate-write + pre-fault; and the
  * pre-fault of a host-populated THP-backed slot; per-page costs and 1 vs 2
- * vCPUs pre-faulting in parallel.
+ * vCPUs pre-faulting in parallel; then the end-to-end scenarios
+ * (scenario.h), or with --scenario that scenario alone.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "clock.h"
 #include "kvm-prefault.h"
 #include "kvmprefault.h"
+#include "scenario.h"
 #include "vm.h"
 
 static int cmp_double(const void *a, const void *b)
@@ -382,8 +384,10 @@ int cmd_bench(const struct options *o)
 {
 	struct bench b = { .o = o, .page = sysconf(_SC_PAGESIZE) };
 	unsigned int fp_lost;
-	int ok;
+	int ok, r;
 
+	if (o->scenario)
+		return scenario_run(o, o->scenario);
 	b.pages = o->size / b.page;
 	printf("kvm-prefault bench: %s, Linux %s; %llu MiB slot, %llu pages of %llu bytes, median of %u runs\n",
 	       host()->machine, host()->release, (unsigned long long)(o->size / MIB),
@@ -400,5 +404,6 @@ int cmd_bench(const struct options *o)
 		printf("note: KVM_RUN returned with the caller's floating-point registers lost %u times (put back; see README)\n",
 		       fp_lost);
 	print_csv(&b);
-	return ok ? 0 : EXIT_FAILED;
+	r = o->scenario_size ? scenario_run(o, NULL) : 0;
+	return ok && !r ? 0 : EXIT_FAILED;
 }

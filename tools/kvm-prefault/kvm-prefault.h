@@ -3,7 +3,8 @@
  * What the kvm-prefault commands share: the parsed options, the host's
  * name, the pre-fault statistics of a vCPU, and one guest's first touch of
  * a slot (touch.c), which demo, bench and profile measure.  Each command
- * is one file: probe.c, demo.c, bench.c, profile.c.
+ * is one file: probe.c, demo.c, bench.c, profile.c; bench's end-to-end
+ * scenarios are scenario*.c behind scenario.h.
  */
 #ifndef KVMPF_CLI_H
 #define KVMPF_CLI_H
@@ -28,6 +29,8 @@
 #define OPT_SIZE	(1 << 1)
 #define OPT_REPS	(1 << 2)
 #define OPT_THP_SIZE	(1 << 3)
+#define OPT_SCENARIO	(1 << 4)
+#define OPT_SCENARIO_SIZE (1 << 5)
 
 struct options {
 	unsigned int given;	/* OPT_* seen on the command line */
@@ -35,6 +38,8 @@ struct options {
 	uint64_t size;		/* bytes of the slot (demo, bench) */
 	uint64_t thp_size;	/* bytes of the THP slot (bench), 0: none */
 	unsigned int reps;	/* bench repetitions; the median is reported */
+	const char *scenario;	/* bench: only this scenario (scenario.h), no tables */
+	uint64_t scenario_size;	/* bytes of the scenarios' guest memory, 0: none */
 };
 
 int cmd_probe(const struct options *o);
