@@ -3,8 +3,9 @@
  * The kvm-prefault CLI as a VMM author or a script meets it: usage errors
  * exit 2 with a message naming the problem, --help exits 0, probe --json
  * reports what KVM_CHECK_EXTENSION says for the same VM type, and demo and
- * a small bench run end to end with exact results (or exit 1 with a reason
- * when the VM cannot pre-fault).
+ * a small bench and each of its scenarios (restore, post-copy) run end to
+ * end with exact results (or exit 1 with a reason when the VM cannot
+ * pre-fault).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -88,6 +89,11 @@ static void usage_cases(struct ktap *t)
 	       2, "--size wants MiB (1..65536), not '4x'");
 	expect(t, "reps_out_of_range", (const char *[]){ "bench", "--reps", "65", NULL },
 	       2, "--reps wants 1..64, not '65'");
+	expect(t, "scenario_unknown", (const char *[]){ "bench", "--scenario", "frob", NULL },
+	       2, "--scenario wants restore or postcopy, not 'frob'");
+	expect(t, "scenario_with_table_option",
+	       (const char *[]){ "bench", "--scenario", "restore", "--size", "8", NULL },
+	       2, "--scenario runs no tables");
 	expect(t, "option_of_another_command",
 	       (const char *[]){ "probe", "--size", "8", NULL }, 2,
 	       "probe takes no such option");
@@ -142,7 +148,7 @@ static void bench_case(struct ktap *t)
 	int r;
 
 	r = run_cli((const char *[]){ "bench", "--size", "4", "--reps", "1",
-				      "--thp-size", "8", NULL });
+				      "--thp-size", "8", "--scenario-size", "0", NULL });
 	p = line_after("-- csv thp-slot --");
 	p = p ? strchr(p, '\n') : NULL;	/* skip the header */
 	if (!p || sscanf(p + 1, "%*[^,],%llu,%llu,%*f,%*f,%llu,%llu,%llu,%llu,%llu",
@@ -161,6 +167,55 @@ static void bench_case(struct ktap *t)
 	}
 }
 
+/* Field @i of the CSV line at @line into @buf ("" when there is none). */
+static const char *csv_field(const char *line, int i, char *buf, size_t len)
+{
+	size_t n;
+
+	for (; i > 0; i--) {
+		line += strcspn(line, ",\n");
+		if (*line != ',')
+			break;
+		line++;
+	}
+	n = i ? 0 : strcspn(line, ",\n");
+	n = n < len ? n : len - 1;
+	memcpy(buf, line, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+/*
+ * One scenario on 4 MiB: @rows runs of it, each on 1024 pages, every guest
+ * saw the snapshot's data, and every run with an exit limit kept it.
+ */
+static void scenario_case(struct ktap *t, const char *name, unsigned int rows)
+{
+	unsigned int n = 0, bad = 0;
+	char f[5][32], test[64];
+	const char *p;
+	int r;
+
+	snprintf(test, sizeof(test), "scenario_%s_4mib", name);
+	r = run_cli((const char *[]){ "bench", "--scenario", name, "--scenario-size", "4",
+				      NULL });
+	p = line_after("-- csv scenario --");
+	for (p = p ? strchr(p, '\n') : NULL; p && strncmp(p + 1, "-- end --", 9);
+	     p = strchr(p + 1, '\n')) {
+		n++;
+		bad += strcmp(csv_field(p + 1, 1, f[0], 32), name) ||
+		       strcmp(csv_field(p + 1, 5, f[1], 32), "4") ||
+		       strcmp(csv_field(p + 1, 6, f[2], 32), "1024") ||
+		       strcmp(csv_field(p + 1, 17, f[3], 32), "1") ||
+		       (*csv_field(p + 1, 15, f[4], 32) &&
+			atoll(csv_field(p + 1, 13, f[0], 32)) > atoll(f[4]));
+	}
+	if (!ktap_result(t, r == 0 && n == rows && !bad, test)) {
+		ktap_diag("exit %d, %u CSV rows (want %u), %u bad:", r, n, rows, bad);
+		ktap_diag("%.3000s", out);
+	}
+}
+
 int main(void)
 {
 	char err[160];
@@ -170,7 +225,7 @@ int main(void)
 	if (vm_pre_fault_capability(&cap, &dev_cap, err, sizeof(err)))
 		return ktap_fail_only(&t, "vm_create", err);
 
-	ktap_plan(&t, 12);
+	ktap_plan(&t, 16);
 	usage_cases(&t);
 	probe_cases(&t, cap, dev_cap);
 	if (cap != 1) {
@@ -185,5 +240,7 @@ int main(void)
 	}
 	demo_case(&t);
 	bench_case(&t);
+	scenario_case(&t, "restore", 16);
+	scenario_case(&t, "postcopy", 4);
 	return ktap_exit_code(&t);
 }
