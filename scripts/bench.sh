@@ -3,7 +3,9 @@
 # what is missing and boot once running "kvm-prefault bench" in the guest;
 # collect under build/bench/: ARCH.txt (the tables as printed),
 # first-touch.csv, per-page.csv and thp-slot.csv (every arch, one row per
-# case) and bench.png (the plot).  x86_64 runs KVM's upstream TDP backend:
+# case), scenario.csv (the restore and post-copy scenarios: one row per
+# arch, scenario, source, access and mode), bench.png and scenario.png
+# (the plots).  x86_64 runs KVM's upstream TDP backend:
 # it is the reference.  Exits 1 when a run failed or a bench check failed.
 # With --profile the guest runs "kvm-prefault profile" instead, and its
 # tables (time per kernel function of a guest fault and of pre-faults)
@@ -20,7 +22,8 @@ arches=${*:-$ALL_ARCHES}
 [ "$arches" = all ] && arches=$ALL_ARCHES
 bench=$top/build/bench
 mkdir -p "$bench"
-[ $cmd = profile ] || rm -f "$bench"/*.csv "$bench"/[!p]*.txt "$bench"/bench.png
+[ $cmd = profile ] || rm -f "$bench"/*.csv "$bench"/[!p]*.txt "$bench"/bench.png \
+	"$bench"/scenario.png
 rc=0
 
 # csv_block NAME LOG: the CSV that kvm-prefault printed between its markers.
@@ -37,9 +40,11 @@ for a in $arches; do
 	log=$logs/$name-$cmd.log
 	txt=$bench/$a.txt
 	[ $cmd = bench ] || txt=$bench/profile-$a.txt
-	# The tables only, without the kernel's console lines or the CSV.
-	sed -n "s/\r$//; /^kvm-prefault $cmd/,/^\(-- csv\|kvmpf: done\)/p" "$log" |
-		grep -v -e '^\[' -e '^-- csv' -e '^kvmpf:' > "$txt" || true
+	# The tables only, without the kernel's console lines or the CSV
+	# blocks (the scenarios' table follows the others' CSV).
+	sed -n "s/\r$//; /^kvm-prefault $cmd/,/^kvmpf: done/p" "$log" |
+		sed '/^-- csv .* --$/,/^-- end --$/d' |
+		grep -v -e '^\[' -e '^kvmpf:' > "$txt" || true
 	echo
 	label=$a
 	[ "$a" != x86_64 ] || label="$a (KVM's upstream TDP backend: the reference)"
@@ -50,7 +55,7 @@ for a in $arches; do
 		rc=1
 	fi
 	[ $cmd = bench ] || continue
-	for block in first-touch per-page thp-slot; do
+	for block in first-touch per-page thp-slot scenario; do
 		out=$bench/$block.csv
 		csv_block "$block" "$log" > "$bench/.$block"
 		[ -s "$bench/.$block" ] || continue
@@ -61,7 +66,8 @@ for a in $arches; do
 	done
 done
 
-if [ -s "$bench/first-touch.csv" ] && [ $cmd = bench ]; then
+if { [ -s "$bench/first-touch.csv" ] || [ -s "$bench/scenario.csv" ]; } &&
+	[ $cmd = bench ]; then
 	"$top/scripts/bench_plot.py" "$bench" || rc=1
 fi
 echo
