@@ -118,7 +118,7 @@ static int guest_pieces(const struct scen *sc, struct vm *vm, enum vm_guest_op o
 {
 	const struct snapshot *snap = &sc->snap;
 	uint64_t off, n;
-	uint32_t part;
+	uint32_t part = 0;
 	int r = 0;
 
 	*sum = 0;
