@@ -65,7 +65,7 @@ long kvm_arch_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 int kvm_arch_pre_fault_prepare(struct kvm_vcpu *vcpu);
 
 /**
- * kvm_arch_pre_fault_supported() - whether pre-fault works for a VM
+ * kvm_arch_pre_fault_allowed() - whether pre-fault works for a VM
  * @kvm: the VM, or NULL for what /dev/kvm reports (the default VM type)
  *
  * Answers KVM_CAP_PRE_FAULT_MEMORY on /dev/kvm and on each VM fd, and gates
@@ -77,7 +77,7 @@ int kvm_arch_pre_fault_prepare(struct kvm_vcpu *vcpu);
  *
  * Return: true when KVM_PRE_FAULT_MEMORY can serve @kvm.
  */
-bool kvm_arch_pre_fault_supported(struct kvm *kvm);
+bool kvm_arch_pre_fault_allowed(struct kvm *kvm);
 
 /**
  * kvm_arch_pre_fault_gpa_limit() - end of the vCPU's guest-physical space
@@ -120,6 +120,23 @@ struct kvm_pre_fault_mapping {
  */
 int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
 				    struct kvm_pre_fault_mapping *map);
+
+/**
+ * kvm_arch_pre_fault_test_init_vcpu() - test hook: a vCPU's set-up ioctl
+ * @vcpu_file: the vCPU's file
+ * @scratch: user memory of at least a page the hook may use for the ioctl's
+ *	argument
+ *
+ * Only built for CONFIG_KVM_PRE_FAULT_KUNIT_TEST: the conformance suite
+ * creates vCPUs with KVM_CREATE_VCPU only, then calls this to do what a
+ * VMM does next before it can run the vCPU (arm64: KVM_ARM_VCPU_INIT with
+ * the host's preferred target).
+ *
+ * Return: 0; a negative errno when the set-up failed; -EOPNOTSUPP when a
+ * created vCPU needs no set-up on this arch.
+ */
+int kvm_arch_pre_fault_test_init_vcpu(struct file *vcpu_file,
+				      void __user *scratch);
 
 /**
  * kvm_arch_pre_fault_test_hold_table() - test hook: stand for a racing walker

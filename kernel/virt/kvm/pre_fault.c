@@ -300,6 +300,13 @@ static long kvm_pre_fault_batch(struct kvm_vcpu *vcpu,
 	run->mmu_seq = kvm->mmu_invalidate_seq;
 	/* Pairs with the smp_wmb() in kvm_mmu_invalidate_end(). */
 	smp_rmb();
+	/*
+	 * Untouched anonymous memory: the zero page over the run under one
+	 * page table lock per table, where the pin pass would take a host
+	 * read fault per page to map it (present entries are left alone).
+	 */
+	map_zero_page_range(vma, hva,
+			    hva + ((unsigned long)run->nr_pages << PAGE_SHIFT));
 	mmap_read_unlock(current->mm);
 
 	run->nr_pages = kvm_pre_fault_pin_run(kvm, run, hva);
@@ -496,7 +503,7 @@ long kvm_vcpu_pre_fault_memory(struct kvm_vcpu *vcpu,
 	if (!PAGE_ALIGNED(range->gpa) || !PAGE_ALIGNED(range->size) ||
 	    range->gpa + range->size <= range->gpa)
 		return -EINVAL;
-	if (!kvm_arch_pre_fault_supported(vcpu->kvm))
+	if (!kvm_arch_pre_fault_allowed(vcpu->kvm))
 		return -EOPNOTSUPP;
 	if (range->gpa + range->size > kvm_arch_pre_fault_gpa_limit(vcpu))
 		return -EINVAL;
@@ -566,5 +573,5 @@ int kvm_vcpu_ioctl_pre_fault_memory(struct kvm_vcpu *vcpu, void __user *argp)
  */
 int kvm_pre_fault_capability(struct kvm *kvm)
 {
-	return kvm_arch_pre_fault_supported(kvm);
+	return kvm_arch_pre_fault_allowed(kvm);
 }

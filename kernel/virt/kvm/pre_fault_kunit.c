@@ -53,6 +53,7 @@
 #define PF_TEST_RO_SLOT		2
 #define PF_TEST_RO_GPA		(3ULL * SZ_1G)
 #define PF_TEST_RO_SIZE		SZ_64K
+#define PF_TEST_POISON_PAGES	16		/* in slot 2, the page in the middle poisoned */
 #define PF_TEST_RACE_SLOT	3
 #define PF_TEST_RACE_GPA	(4ULL * SZ_1G)
 #define PF_TEST_RACE_SIZE	SZ_2M
@@ -182,6 +183,24 @@ static int pf_test_suite_init(struct kunit_suite *suite)
 	return 0;
 }
 
+/* Arches whose vCPUs run as created: no set-up ioctl to issue. */
+int __weak kvm_arch_pre_fault_test_init_vcpu(struct file *vcpu_file,
+					     void __user *scratch)
+{
+	return -EOPNOTSUPP;
+}
+
+/* What a VMM does to a vCPU after KVM_CREATE_VCPU, before running it. */
+static void pf_test_init_vcpu(struct kunit *test, struct file *vcpu_file,
+			      unsigned long scratch)
+{
+	int r = kvm_arch_pre_fault_test_init_vcpu(vcpu_file,
+						  (void __user *)scratch);
+
+	KUNIT_ASSERT_TRUE_MSG(test, r == 0 || r == -EOPNOTSUPP,
+			      "vCPU set-up: %d", r);
+}
+
 static int pf_test_init(struct kunit *test)
 {
 	struct pf_test_vm *vm;
@@ -199,6 +218,8 @@ static int pf_test_init(struct kunit *test)
 	 */
 	vm->uarg = pf_test_mmap(test, NULL, PAGE_SIZE,
 				MAP_ANONYMOUS | MAP_PRIVATE);
+	/* Faulted in now: a case may count the host faults its pre-faults take. */
+	KUNIT_ASSERT_EQ(test, clear_user((void __user *)vm->uarg, PAGE_SIZE), 0);
 	shmem = shmem_file_setup("kvm_pre_fault_test", PF_TEST_SLOT_SIZE, 0);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(shmem));
 	r = kunit_add_action_or_reset(test, pf_test_fput, shmem);
@@ -226,6 +247,7 @@ static int pf_test_init(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, vm->vcpu_file);
 	r = kunit_add_action_or_reset(test, pf_test_fput, vm->vcpu_file);
 	KUNIT_ASSERT_EQ(test, r, 0);
+	pf_test_init_vcpu(test, vm->vcpu_file, vm->uarg);
 	return 0;
 }
 
@@ -551,6 +573,65 @@ static void pf_test_readonly_slot(struct kunit *test)
 		KUNIT_EXPECT_TRUE_MSG(test, map.mapped, "gpa 0x%llx", a);
 		KUNIT_EXPECT_FALSE_MSG(test, map.writable, "gpa 0x%llx", a);
 	}
+}
+
+#ifdef CONFIG_MEMORY_FAILURE
+/* Give the page back: the test kernel would lose one per boot otherwise. */
+static void pf_test_unpoison(void *pfn)
+{
+	unpoison_memory((unsigned long)pfn);
+}
+#endif
+
+/*
+ * A poisoned host page: a pre-fault maps every page before it, then stops
+ * there with -EHWPOISON (upstream's arm64 errno), the range at the page,
+ * and sends no SIGBUS: the caller is told, and no guest access happened
+ * that a machine check could be delivered for.  SIGBUS is let through to
+ * this kthread, so that a SIGBUS sent by the pre-fault stays pending (and
+ * a retry loop that waits for a signal ends with -EINTR instead of
+ * spinning).
+ */
+static void pf_test_hwpoison(struct kunit *test)
+{
+#ifdef CONFIG_MEMORY_FAILURE
+	const u64 size = PF_TEST_POISON_PAGES * PAGE_SIZE;
+	const u64 bad = PF_TEST_RO_GPA + PF_TEST_POISON_PAGES / 2 * PAGE_SIZE;
+	struct kvm_pre_fault_memory out;
+	unsigned long hva, pfn;
+	u64 a;
+
+	pf_test_require_feature(test);
+	hva = pf_test_mmap(test, NULL, size, MAP_ANONYMOUS | MAP_PRIVATE);
+	/* Small pages whatever the host's THP settings: one page is poisoned. */
+	KUNIT_ASSERT_EQ(test, do_madvise(current->mm, hva, size, MADV_NOHUGEPAGE), 0);
+	KUNIT_ASSERT_EQ(test, clear_user((void __user *)hva, size), 0);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(test->priv, PF_TEST_RO_SLOT, 0,
+					       PF_TEST_RO_GPA, size, hva), 0);
+
+	/* This kthread's own: it ends with the case. */
+	allow_signal(SIGBUS);
+	pfn = pf_test_host_pfn(test, hva + (bad - PF_TEST_RO_GPA));
+	KUNIT_ASSERT_EQ(test, do_madvise(current->mm, hva + (bad - PF_TEST_RO_GPA),
+					 PAGE_SIZE, MADV_HWPOISON), 0);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, pf_test_unpoison,
+							(void *)pfn), 0);
+	/* The injection signals the task mapping the page: this one. */
+	flush_signals(current);
+
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, PF_TEST_RO_GPA, size, 0, &out), 0);
+	pf_test_expect_range(test, &out, bad, PF_TEST_RO_GPA + size - bad);
+	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, out.gpa, out.size, 0, &out), -EHWPOISON);
+	pf_test_expect_range(test, &out, bad, PF_TEST_RO_GPA + size - bad);
+	KUNIT_EXPECT_FALSE(test, signal_pending(current));
+	for (a = PF_TEST_RO_GPA; a <= bad; a += PAGE_SIZE)
+		KUNIT_EXPECT_EQ_MSG(test, pf_test_lookup(test, a).mapped, a < bad,
+				    "gpa 0x%llx", a);
+	flush_signals(current);
+	disallow_signal(SIGBUS);
+#else
+	kunit_skip(test, "no CONFIG_MEMORY_FAILURE (not on riscv in 6.12): cannot poison a page");
+#endif
 }
 
 /*
@@ -1111,10 +1192,16 @@ static void pf_test_batch_matches_fault_path(struct kunit *test)
 	unsigned long batch_hva, fault_hva;
 	struct kvm_pre_fault_memory out;
 	u64 steps, leaves, off;
+	unsigned long host_faults;
 
 	pf_test_require_feature(test);
 	batch_hva = pf_test_mmap(test, NULL, PF_TEST_BATCH_SIZE, MAP_ANONYMOUS | MAP_PRIVATE);
 	fault_hva = pf_test_mmap(test, NULL, PF_TEST_BATCH_SIZE, MAP_ANONYMOUS | MAP_PRIVATE);
+	/* Small folios whatever the host's (m)THP settings. */
+	KUNIT_ASSERT_EQ(test, do_madvise(current->mm, batch_hva, PF_TEST_BATCH_SIZE,
+					 MADV_NOHUGEPAGE), 0);
+	KUNIT_ASSERT_EQ(test, do_madvise(current->mm, fault_hva, PF_TEST_BATCH_SIZE,
+					 MADV_NOHUGEPAGE), 0);
 	for (off = 0; off < PF_TEST_BATCH_SIZE; off += 3 * PAGE_SIZE) {
 		KUNIT_ASSERT_EQ(test, clear_user((void __user *)batch_hva + off, 8), 0);
 		KUNIT_ASSERT_EQ(test, clear_user((void __user *)fault_hva + off, 8), 0);
@@ -1126,12 +1213,21 @@ static void pf_test_batch_matches_fault_path(struct kunit *test)
 
 	steps = vm->vcpu->stat.generic.pre_fault_steps;
 	leaves = hist[fls64(PAGE_SIZE)];
+	host_faults = current->min_flt + current->maj_flt;
 	KUNIT_EXPECT_EQ(test, pf_test_prefault(test, PF_TEST_BATCH_GPA, PF_TEST_BATCH_SIZE,
 					       0, &out), 0);
+	host_faults = current->min_flt + current->maj_flt - host_faults;
 	pf_test_expect_range(test, &out, PF_TEST_BATCH_GPA + PF_TEST_BATCH_SIZE, 0);
 	KUNIT_EXPECT_EQ(test, hist[fls64(PAGE_SIZE)] - leaves, pages);
 	KUNIT_EXPECT_EQ(test, vm->vcpu->stat.generic.pre_fault_steps - steps,
 			PF_TEST_BATCH ? 1 : pages);
+	/*
+	 * A batched step maps the zero page at the untouched pages in one
+	 * pass (map_zero_page_range()) instead of taking a host read fault at
+	 * each; the first page is a written one, so no fault at all.
+	 */
+	if (vm->vcpu->stat.generic.pre_fault_steps - steps == 1)
+		KUNIT_EXPECT_EQ(test, host_faults, 0);
 
 	pf_test_fault_pages(test, PF_TEST_FAULT_GPA, PF_TEST_BATCH_SIZE);
 	for (off = 0; off < PF_TEST_BATCH_SIZE; off += PAGE_SIZE) {
@@ -1150,7 +1246,19 @@ static void pf_test_batch_matches_fault_path(struct kunit *test)
 				    "offset 0x%llx", off);
 		KUNIT_EXPECT_EQ_MSG(test, faulted.pfn, pf_test_host_pfn(test, fault_hva + off),
 				    "offset 0x%llx", off);
+		/* Untouched memory is the shared zero page, as after a read fault. */
+		KUNIT_EXPECT_EQ_MSG(test, is_zero_pfn(batched.pfn), off % (3 * PAGE_SIZE) != 0,
+				    "offset 0x%llx", off);
 	}
+
+	/*
+	 * The host writing a page that a pre-fault mapped to the zero page
+	 * (its copy-on-write) takes it out of the stage 2, as for a page the
+	 * guest's read mapped: the guest cannot keep reading stale zeroes.
+	 */
+	KUNIT_ASSERT_EQ(test, clear_user((void __user *)batch_hva + PAGE_SIZE, 8), 0);
+	KUNIT_EXPECT_FALSE(test, pf_test_lookup(test, PF_TEST_BATCH_GPA + PAGE_SIZE).mapped);
+	KUNIT_EXPECT_TRUE(test, pf_test_lookup(test, PF_TEST_BATCH_GPA + 2 * PAGE_SIZE).mapped);
 }
 
 #ifdef CONFIG_NUMA_BALANCING
@@ -1350,6 +1458,48 @@ static long pf_test_prefault_file(struct file *file, unsigned long uarg,
 	return r;
 }
 
+/*
+ * A vCPU the VMM created but has not set up yet: -ENOEXEC on arm64 (as
+ * KVM_RUN answers; upstream's arm64 pre-fault does the same) with nothing
+ * mapped and the range unchanged, then a normal pre-fault once it is set
+ * up.  Where vCPUs need no set-up, it pre-faults as created.
+ */
+static void pf_test_uninitialised_vcpu(struct kunit *test)
+{
+	struct pf_test_vm *vm = test->priv;
+	struct kvm_pre_fault_memory out;
+	struct file *file;
+	int fd, r;
+	long ret;
+
+	pf_test_require_feature(test);
+	fd = kvm_vm_ioctl_create_vcpu(vm->kvm, 1);
+	KUNIT_ASSERT_GE_MSG(test, fd, 0, "KVM_CREATE_VCPU 1");
+	r = kunit_add_action_or_reset(test, pf_test_close_fd, (void *)(unsigned long)fd);
+	KUNIT_ASSERT_EQ(test, r, 0);
+	file = fget(fd);
+	KUNIT_ASSERT_NOT_NULL(test, file);
+	r = kunit_add_action_or_reset(test, pf_test_fput, file);
+	KUNIT_ASSERT_EQ(test, r, 0);
+
+	ret = pf_test_prefault_file(file, vm->uarg, PF_TEST_SLOT_GPA, SZ_64K, &out);
+	r = kvm_arch_pre_fault_test_init_vcpu(file, (void __user *)vm->uarg);
+	if (r == -EOPNOTSUPP) {
+		KUNIT_EXPECT_EQ(test, ret, 0);
+		pf_test_expect_range(test, &out, PF_TEST_SLOT_GPA + SZ_64K, 0);
+		return;
+	}
+	KUNIT_ASSERT_EQ_MSG(test, r, 0, "vCPU set-up");
+	KUNIT_EXPECT_EQ(test, ret, -ENOEXEC);
+	pf_test_expect_range(test, &out, PF_TEST_SLOT_GPA, SZ_64K);
+	KUNIT_EXPECT_FALSE(test, pf_test_lookup(test, PF_TEST_SLOT_GPA).mapped);
+
+	ret = pf_test_prefault_file(file, vm->uarg, PF_TEST_SLOT_GPA, SZ_64K, &out);
+	KUNIT_EXPECT_EQ(test, ret, 0);
+	pf_test_expect_range(test, &out, PF_TEST_SLOT_GPA + SZ_64K, 0);
+	KUNIT_EXPECT_TRUE(test, pf_test_lookup(test, PF_TEST_SLOT_GPA).mapped);
+}
+
 /* The second vCPU: the upper half of each region, when told. */
 static int pf_test_par_upper(void *data)
 {
@@ -1411,6 +1561,7 @@ static void pf_test_parallel_halves(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, par->file);
 	r = kunit_add_action_or_reset(test, pf_test_fput, par->file);
 	KUNIT_ASSERT_EQ(test, r, 0);
+	pf_test_init_vcpu(test, par->file, par->uarg);
 
 	pf_test_start_helper(test, pf_test_par_upper, par, "kvm_pf_upper");
 	for (i = 0; i < PF_TEST_PAR_REGIONS; i++) {
@@ -1987,10 +2138,12 @@ static struct kunit_case pf_test_cases[] = {
 	KUNIT_CASE(pf_test_outside_slots),
 	KUNIT_CASE(pf_test_beyond_gpa_width),
 	KUNIT_CASE(pf_test_high_gpa_before_cpu_setup),
+	KUNIT_CASE(pf_test_uninitialised_vcpu),
 	KUNIT_CASE(pf_test_straddles_slot_end),
 	KUNIT_CASE(pf_test_inside_slot),
 	KUNIT_CASE(pf_test_second_call_changes_nothing),
 	KUNIT_CASE(pf_test_readonly_slot),
+	KUNIT_CASE(pf_test_hwpoison),
 	KUNIT_CASE(pf_test_hugetlb_block),
 	KUNIT_CASE(pf_test_hugetlb_misaligned),
 	KUNIT_CASE(pf_test_hugetlb_slot_end),

@@ -171,13 +171,17 @@ int kvm_arch_pre_fault_map_run(struct kvm_vcpu *vcpu,
 	return r;
 }
 
-/* Nothing a vCPU's first entry sets up is needed to map its stage 2. */
+/*
+ * A vCPU that KVM_ARM_VCPU_INIT never set up gets -ENOEXEC, as from
+ * KVM_RUN and the register ioctls.  Nothing else a vCPU's first entry sets
+ * up is needed to map its stage 2.
+ */
 int kvm_arch_pre_fault_prepare(struct kvm_vcpu *vcpu)
 {
-	return 0;
+	return kvm_vcpu_initialized(vcpu) ? 0 : -ENOEXEC;
 }
 
-bool kvm_arch_pre_fault_supported(struct kvm *kvm)
+bool kvm_arch_pre_fault_allowed(struct kvm *kvm)
 {
 	/* The host cannot map into a protected VM's stage 2 (pKVM). */
 	return !kvm || !kvm_vm_is_protected(kvm);
@@ -189,6 +193,18 @@ gpa_t kvm_arch_pre_fault_gpa_limit(struct kvm_vcpu *vcpu)
 }
 
 #if IS_ENABLED(CONFIG_KVM_PRE_FAULT_KUNIT_TEST)
+int kvm_arch_pre_fault_test_init_vcpu(struct file *vcpu_file,
+				      void __user *scratch)
+{
+	struct kvm_vcpu_init init = { .target = kvm_target_cpu() };
+
+	if (copy_to_user(scratch, &init, sizeof(init)))
+		return -EFAULT;
+	/* Through the vCPU's ioctl handler: it takes vcpu->mutex. */
+	return vcpu_file->f_op->unlocked_ioctl(vcpu_file, KVM_ARM_VCPU_INIT,
+					       (unsigned long)scratch);
+}
+
 int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
 				    struct kvm_pre_fault_mapping *map)
 {

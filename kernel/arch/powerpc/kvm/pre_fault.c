@@ -217,16 +217,13 @@ int kvmhv_pre_fault_map_run(struct kvm_vcpu *vcpu,
 }
 
 /**
- * kvmhv_pre_fault_supported() - kvm_arch_pre_fault_supported() for KVM-HV
- * @kvm: the VM, or NULL for /dev/kvm (a VM of the default type)
+ * kvmhv_pre_fault_allowed() - kvm_arch_pre_fault_allowed() for a KVM-HV VM
+ * @kvm: the VM (book3s.c answers for /dev/kvm without calling in here)
  *
- * Return: true for a radix VM that is not secure.  A new HV VM translates
- * with radix when the host does.
+ * Return: true for a radix VM that is not secure.
  */
-bool kvmhv_pre_fault_supported(struct kvm *kvm)
+bool kvmhv_pre_fault_allowed(struct kvm *kvm)
 {
-	if (!kvm)
-		return radix_enabled();
 	return kvm_is_radix(kvm) && !kvm->arch.secure_guest;
 }
 

@@ -101,7 +101,7 @@ int kvm_arch_pre_fault_prepare(struct kvm_vcpu *vcpu)
 	return 0;
 }
 
-bool kvm_arch_pre_fault_supported(struct kvm *kvm)
+bool kvm_arch_pre_fault_allowed(struct kvm *kvm)
 {
 	return true;
 }
