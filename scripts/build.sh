@@ -9,6 +9,15 @@ set -eu
 arch_load "$1" "${2:-}"
 "$top/scripts/prepare.sh" >/dev/null || die "prepare failed"
 mkdir -p "$out"
+# The noprefault variant turns one option off: nearly every object is the
+# arch kernel's.  Its first build starts from a copy of that build, so
+# kbuild recompiles only the files the option reaches (fixdep records
+# which options each object read) instead of compiling the kernel again.
+if [ "$variant" = noprefault ] && [ ! -f "$out/.config" ] &&
+	[ -f "$top/build/$arch/.config" ]; then
+	say "$name: starting from a copy of build/$arch"
+	cp -a "$top/build/$arch/." "$out/"
+fi
 
 # Config: the base fragment, the arch's and the variant's, merged onto
 # allnoconfig: what no fragment names is off, so a test kernel builds only
