@@ -82,7 +82,7 @@ kmake -s headers_install INSTALL_HDR_PATH="$out/usr" > /dev/null
 # An arch whose selftest library cannot build them lists the suites in
 # UNSUPPORTED_SUITES (its .conf), with the reason; they report a skip.
 # pre_fault_memory_test is upstream's own test of the ioctl (x86 in the
-# base; patch 24 of the series builds it for arm64 and riscv too).
+# base; patch 25 of the series builds it for arm64 and riscv too).
 unsupported=${UNSUPPORTED_SUITES:-}
 kselftests=
 for t in pre_fault_backing_test pre_fault_memory_test; do

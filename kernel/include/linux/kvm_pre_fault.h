@@ -92,6 +92,8 @@ gpa_t kvm_arch_pre_fault_gpa_limit(struct kvm_vcpu *vcpu);
  * struct kvm_pre_fault_mapping - how one GPA is mapped in the second stage
  * @mapped: a valid leaf entry translates the GPA
  * @writable: the leaf entry allows guest writes
+ * @accessed: the leaf entry is marked accessed (young), as a guest access
+ *	marks it: aging would take the page for one in use
  * @size: bytes the leaf maps (PAGE_SIZE, or a block size such as 2 MiB)
  * @pfn: the host page frame the GPA's own page translates to (inside a
  *	block, the block's first frame plus the GPA's offset in it)
@@ -101,6 +103,7 @@ gpa_t kvm_arch_pre_fault_gpa_limit(struct kvm_vcpu *vcpu);
 struct kvm_pre_fault_mapping {
 	bool mapped;
 	bool writable;
+	bool accessed;
 	u64 size;
 	u64 pfn;
 	u64 attrs;
@@ -120,6 +123,54 @@ struct kvm_pre_fault_mapping {
  */
 int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
 				    struct kvm_pre_fault_mapping *map);
+
+/**
+ * kvm_arch_pre_fault_test_guest_fault() - test hook: a guest's read fault
+ * @vcpu: a vCPU of the VM, loaded, kvm->srcu held
+ * @gpa: the guest-physical address the guest reads
+ *
+ * Only built for CONFIG_KVM_PRE_FAULT_KUNIT_TEST, and optional: handles a
+ * second-stage read fault on @gpa as the arch's fault path does when the
+ * guest reads it, for an arch whose pre-fault maps differently from a
+ * guest access (x86 pre-faults as a prefetch), so that the conformance
+ * suite can compare the two in one case.
+ *
+ * Return: 0 once @gpa is mapped; a negative errno; -EOPNOTSUPP when the
+ * arch's pre-fault is its guest fault path.
+ */
+int kvm_arch_pre_fault_test_guest_fault(struct kvm_vcpu *vcpu, gpa_t gpa);
+
+/**
+ * kvm_arch_pre_fault_test_enter_nested() - test hook: stand for a nested guest
+ * @vcpu: a vCPU of the VM, not running, its vcpu->mutex held
+ *
+ * Only built for CONFIG_KVM_PRE_FAULT_KUNIT_TEST, and optional: gives
+ * @vcpu a current second stage of its own, empty, as after the vCPU ran
+ * a nested guest (arm64: a shadow stage 2 as vcpu->arch.hw_mmu), so that
+ * the conformance suite can check that a pre-fault still maps the VM's
+ * own second stage.  kvm_arch_pre_fault_test_leave_nested() undoes it.
+ *
+ * Return: 0; a negative errno; -EOPNOTSUPP when the arch has no such
+ * state to stand for.
+ */
+int kvm_arch_pre_fault_test_enter_nested(struct kvm_vcpu *vcpu);
+
+/**
+ * kvm_arch_pre_fault_test_nested_leaves() - test hook: leaves mapped there
+ * @vcpu: a vCPU that kvm_arch_pre_fault_test_enter_nested() set up
+ *
+ * Return: the valid leaf entries in @vcpu's nested second stage.
+ */
+int kvm_arch_pre_fault_test_nested_leaves(struct kvm_vcpu *vcpu);
+
+/**
+ * kvm_arch_pre_fault_test_leave_nested() - test hook: back to the VM's own
+ * @vcpu: a vCPU that kvm_arch_pre_fault_test_enter_nested() set up
+ *
+ * Makes the VM's second stage @vcpu's current one again and frees the
+ * nested one.
+ */
+void kvm_arch_pre_fault_test_leave_nested(struct kvm_vcpu *vcpu);
 
 /**
  * kvm_arch_pre_fault_test_init_vcpu() - test hook: a vCPU's set-up ioctl

@@ -549,6 +549,198 @@ static void pf_test_second_call_changes_nothing(struct kunit *test)
 	}
 }
 
+/*
+ * Whether a pre-fault's new leaf is marked accessed, as upstream decided per
+ * arch: x86 maps a pre-fault as a prefetch, which leaves the SPTE old until
+ * the guest uses the page; arm64, riscv and powerpc map it through the
+ * guest's own fault path, which marks every leaf it installs.
+ */
+#define PF_TEST_NEW_LEAF_ACCESSED	(!IS_ENABLED(CONFIG_X86))
+
+/* Arches whose pre-fault is the guest's read fault have nothing to add. */
+int __weak kvm_arch_pre_fault_test_guest_fault(struct kvm_vcpu *vcpu, gpa_t gpa)
+{
+	return -EOPNOTSUPP;
+}
+
+/* A guest read fault on @gpa, as the vCPU would take it running the guest. */
+static int pf_test_guest_fault(struct kunit *test, gpa_t gpa)
+{
+	struct pf_test_vm *vm = test->priv;
+	int idx, r;
+
+	mutex_lock(&vm->vcpu->mutex);
+	vcpu_load(vm->vcpu);
+	idx = srcu_read_lock(&vm->kvm->srcu);
+	r = kvm_arch_pre_fault_test_guest_fault(vm->vcpu, gpa);
+	srcu_read_unlock(&vm->kvm->srcu, idx);
+	vcpu_put(vm->vcpu);
+	mutex_unlock(&vm->vcpu->mutex);
+	return r;
+}
+
+/* Aging as page_idle does it, a page at a time, through the MMU notifier. */
+static void pf_test_age(unsigned long hva, u64 size)
+{
+	u64 off;
+
+	for (off = 0; off < size; off += PAGE_SIZE)
+		mmu_notifier_clear_young(current->mm, hva + off, hva + off + PAGE_SIZE);
+}
+
+/* Each page of [@gpa, @gpa + @size) mapped, accessed as @want says. */
+static void pf_test_expect_accessed(struct kunit *test, u64 gpa, u64 size,
+				    bool (*want)(u64 off), const char *when)
+{
+	struct kvm_pre_fault_mapping map;
+	u64 off;
+
+	for (off = 0; off < size; off += PAGE_SIZE) {
+		map = pf_test_lookup(test, gpa + off);
+		KUNIT_EXPECT_TRUE_MSG(test, map.mapped, "%s, offset 0x%llx", when, off);
+		KUNIT_EXPECT_EQ_MSG(test, map.accessed, want(off), "%s, offset 0x%llx",
+				    when, off);
+	}
+}
+
+static bool pf_test_accessed_new(u64 off)
+{
+	return PF_TEST_NEW_LEAF_ACCESSED;
+}
+
+static bool pf_test_accessed_none(u64 off)
+{
+	return false;
+}
+
+/* Page 0 is the one the guest read, where the arch has a separate fault. */
+static bool pf_test_accessed_guest_page(u64 off)
+{
+	return off == 0;
+}
+
+static bool pf_test_accessed_again(u64 off)
+{
+	return PF_TEST_NEW_LEAF_ACCESSED || off == 0;
+}
+
+/*
+ * The Accessed bit of pre-faulted leaves, as aging (reclaim, page_idle)
+ * sees it through the MMU notifier: a new leaf is marked as
+ * PF_TEST_NEW_LEAF_ACCESSED says; aging clears the bit and leaves the page
+ * mapped; a second pre-fault never takes the bit from a page the guest
+ * used (x86 leaves a present leaf alone) and, where the fault path marks
+ * its leaves, gives it back to the pages aging cleared.  Where pre-fault
+ * is not the guest's fault path (x86), a guest read fault on page 0 marks
+ * its leaf before aging (so aging has a bit to clear) and again before the
+ * second pre-fault; elsewhere page 0 is pre-faulted like the others.
+ */
+static void pf_test_accessed_bit(struct kunit *test)
+{
+	struct pf_test_vm *vm = test->priv;
+	const u64 gpa = PF_TEST_SLOT_GPA, size = 4 * PAGE_SIZE;
+	int r;
+
+	pf_test_require_feature(test);
+	pf_test_prefault_all(test, gpa, size);
+	pf_test_expect_accessed(test, gpa, size, pf_test_accessed_new, "new");
+
+	r = pf_test_guest_fault(test, gpa);
+	KUNIT_ASSERT_TRUE_MSG(test, r == 0 || r == -EOPNOTSUPP, "guest fault: %d", r);
+	if (r == 0)
+		KUNIT_EXPECT_TRUE(test, pf_test_lookup(test, gpa).accessed);
+
+	pf_test_age(vm->hva, size);
+	pf_test_expect_accessed(test, gpa, size, pf_test_accessed_none, "aged");
+
+	if (r == 0) {
+		KUNIT_ASSERT_EQ(test, pf_test_guest_fault(test, gpa), 0);
+		pf_test_expect_accessed(test, gpa, size, pf_test_accessed_guest_page,
+					"guest read");
+	}
+	pf_test_prefault_all(test, gpa, size);
+	pf_test_expect_accessed(test, gpa, size, pf_test_accessed_again,
+				"pre-faulted again");
+}
+
+/* Arches without a nested second stage to stand for. */
+int __weak kvm_arch_pre_fault_test_enter_nested(struct kvm_vcpu *vcpu)
+{
+	return -EOPNOTSUPP;
+}
+
+int __weak kvm_arch_pre_fault_test_nested_leaves(struct kvm_vcpu *vcpu)
+{
+	return -EOPNOTSUPP;
+}
+
+void __weak kvm_arch_pre_fault_test_leave_nested(struct kvm_vcpu *vcpu)
+{
+}
+
+static void pf_test_leave_nested(void *vcpu)
+{
+	mutex_lock(&((struct kvm_vcpu *)vcpu)->mutex);
+	kvm_arch_pre_fault_test_leave_nested(vcpu);
+	mutex_unlock(&((struct kvm_vcpu *)vcpu)->mutex);
+}
+
+/*
+ * The GPA of a pre-fault is the VM's own also while the vCPU's current
+ * second stage is a nested guest's (arm64: a shadow stage 2 as
+ * vcpu->arch.hw_mmu, as after the vCPU ran a guest hypervisor's guest),
+ * as upstream's arm64 pre-fault decided: the VM's second stage gets every
+ * page, the nested one stays empty.  Both paths are covered: small pages
+ * of anonymous memory go through the batch where the arch has one, and a
+ * slot logging dirty pages takes the per-page path.  (x86's nested MMU is
+ * the kselftest's nested case: it needs a guest running.)
+ */
+static void pf_test_nested_second_stage(struct kunit *test)
+{
+	struct pf_test_vm *vm = test->priv;
+	const u64 size = SZ_64K;
+	struct kvm_pre_fault_memory out;
+	unsigned long hva;
+	int r, leaves;
+	long batch, per_page;
+	u64 off;
+
+	pf_test_require_feature(test);
+	hva = pf_test_mmap(test, NULL, size, MAP_ANONYMOUS | MAP_PRIVATE);
+	KUNIT_ASSERT_EQ(test, clear_user((void __user *)hva, size), 0);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, PF_TEST_BATCH_SLOT, 0, PF_TEST_BATCH_GPA,
+					       size, hva), 0);
+	KUNIT_ASSERT_EQ(test, pf_test_set_slot(vm, 0, KVM_MEM_LOG_DIRTY_PAGES,
+					       PF_TEST_SLOT_GPA, PF_TEST_SLOT_SIZE, vm->hva), 0);
+
+	mutex_lock(&vm->vcpu->mutex);
+	r = kvm_arch_pre_fault_test_enter_nested(vm->vcpu);
+	mutex_unlock(&vm->vcpu->mutex);
+	if (r == -EOPNOTSUPP)
+		kunit_skip(test, "no nested second stage to stand for on this arch");
+	KUNIT_ASSERT_EQ(test, r, 0);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, pf_test_leave_nested,
+							vm->vcpu), 0);
+
+	batch = pf_test_prefault(test, PF_TEST_BATCH_GPA, size, 0, &out);
+	KUNIT_EXPECT_EQ(test, batch, 0);
+	pf_test_expect_range(test, &out, PF_TEST_BATCH_GPA + size, 0);
+	per_page = pf_test_prefault(test, PF_TEST_SLOT_GPA, size, 0, &out);
+	KUNIT_EXPECT_EQ(test, per_page, 0);
+	pf_test_expect_range(test, &out, PF_TEST_SLOT_GPA + size, 0);
+	mutex_lock(&vm->vcpu->mutex);
+	leaves = kvm_arch_pre_fault_test_nested_leaves(vm->vcpu);
+	mutex_unlock(&vm->vcpu->mutex);
+
+	KUNIT_EXPECT_EQ_MSG(test, leaves, 0, "leaves in the nested second stage");
+	for (off = 0; off < size; off += PAGE_SIZE) {
+		KUNIT_EXPECT_TRUE_MSG(test, pf_test_lookup(test, PF_TEST_BATCH_GPA + off).mapped,
+				      "batch, offset 0x%llx", off);
+		KUNIT_EXPECT_TRUE_MSG(test, pf_test_lookup(test, PF_TEST_SLOT_GPA + off).mapped,
+				      "per page, offset 0x%llx", off);
+	}
+}
+
 static void pf_test_readonly_slot(struct kunit *test)
 {
 	struct pf_test_vm *vm = test->priv;
@@ -2142,6 +2334,8 @@ static struct kunit_case pf_test_cases[] = {
 	KUNIT_CASE(pf_test_straddles_slot_end),
 	KUNIT_CASE(pf_test_inside_slot),
 	KUNIT_CASE(pf_test_second_call_changes_nothing),
+	KUNIT_CASE(pf_test_accessed_bit),
+	KUNIT_CASE(pf_test_nested_second_stage),
 	KUNIT_CASE(pf_test_readonly_slot),
 	KUNIT_CASE(pf_test_hwpoison),
 	KUNIT_CASE(pf_test_hugetlb_block),

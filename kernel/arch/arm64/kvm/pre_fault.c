@@ -216,9 +216,77 @@ int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
 	if (!map->mapped)
 		return 0;
 	map->writable = kvm_pgtable_stage2_pte_prot(pte) & KVM_PGTABLE_PROT_W;
+	map->accessed = pte & KVM_PTE_LEAF_ATTR_LO_S2_AF;
 	map->pfn = kvm_pte_to_pfn(pte) + ((gpa & (map->size - 1)) >> PAGE_SHIFT);
 	map->attrs = pte & ~kvm_phys_to_pte(kvm_pte_to_phys(pte));
 	return 0;
+}
+
+/*
+ * A shadow stage 2 as a nested guest's would be: a stage 2 of its own with
+ * the VM's IPA size, current for the vCPU as vcpu->arch.hw_mmu is after
+ * the vCPU ran the nested guest.  Not on kvm->arch.nested_mmus: nothing
+ * but the case that made it uses it.  Nested guests run only with VHE;
+ * in nVHE mode loading the vCPU would hand EL2 a structure never shared
+ * with it.
+ */
+int kvm_arch_pre_fault_test_enter_nested(struct kvm_vcpu *vcpu)
+{
+	struct kvm *kvm = vcpu->kvm;
+	struct kvm_s2_mmu *mmu;
+	int r;
+
+	if (!has_vhe())
+		return -EOPNOTSUPP;
+	if (vcpu->arch.hw_mmu != &kvm->arch.mmu)
+		return -EBUSY;
+	mmu = kzalloc(sizeof(*mmu), GFP_KERNEL_ACCOUNT);
+	if (!mmu)
+		return -ENOMEM;
+	r = kvm_init_stage2_mmu(kvm, mmu, kvm_phys_shift(&kvm->arch.mmu));
+	if (r) {
+		kfree(mmu);
+		return r;
+	}
+	vcpu->arch.hw_mmu = mmu;
+	return 0;
+}
+
+static int pre_fault_test_count_leaf(const struct kvm_pgtable_visit_ctx *ctx,
+				     enum kvm_pgtable_walk_flags visit)
+{
+	if (kvm_pte_valid(ctx->old))
+		++*(int *)ctx->arg;
+	return 0;
+}
+
+int kvm_arch_pre_fault_test_nested_leaves(struct kvm_vcpu *vcpu)
+{
+	struct kvm_s2_mmu *mmu = vcpu->arch.hw_mmu;
+	int leaves = 0;
+	struct kvm_pgtable_walker walker = {
+		.cb	= pre_fault_test_count_leaf,
+		.arg	= &leaves,
+		.flags	= KVM_PGTABLE_WALK_LEAF | KVM_PGTABLE_WALK_SHARED,
+	};
+
+	if (mmu == &vcpu->kvm->arch.mmu)
+		return -EINVAL;
+	read_lock(&vcpu->kvm->mmu_lock);
+	kvm_pgtable_walk(mmu->pgt, 0, kvm_phys_size(mmu), &walker);
+	read_unlock(&vcpu->kvm->mmu_lock);
+	return leaves;
+}
+
+void kvm_arch_pre_fault_test_leave_nested(struct kvm_vcpu *vcpu)
+{
+	struct kvm_s2_mmu *mmu = vcpu->arch.hw_mmu;
+
+	if (mmu == &vcpu->kvm->arch.mmu)
+		return;
+	vcpu->arch.hw_mmu = &vcpu->kvm->arch.mmu;
+	kvm_free_stage2_pgd(mmu);
+	kfree(mmu);
 }
 
 int kvm_arch_pre_fault_test_cached_tables(struct kvm_vcpu *vcpu)

@@ -257,6 +257,7 @@ int kvmhv_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
 	map->mapped = true;
 	map->size = shift ? 1ULL << shift : PAGE_SIZE;
 	map->writable = pte_write(pte);
+	map->accessed = pte_young(pte);
 	map->pfn = pte_pfn(pte) + ((gpa & (map->size - 1)) >> PAGE_SHIFT);
 	map->attrs = pte_val(pte) & ~PTE_RPN_MASK;
 	return 0;

@@ -124,6 +124,7 @@ int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
 		return 0;
 	map->size = size;
 	map->writable = pte_val(pte) & _PAGE_WRITE;
+	map->accessed = pte_val(pte) & _PAGE_ACCESSED;
 	map->pfn = pte_pfn(pte) + ((gpa & (size - 1)) >> PAGE_SHIFT);
 	map->attrs = pte_val(pte) & ~_PAGE_PFN_MASK;
 	return 0;

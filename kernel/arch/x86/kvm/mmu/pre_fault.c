@@ -2,7 +2,7 @@
 /*
  * x86's side of the KVM_PRE_FAULT_MEMORY contract (linux/kvm_pre_fault.h)
  * beyond the mapping itself, which is kvm_arch_vcpu_pre_fault_memory() in
- * mmu.c: per-VM support, the address limit, and the KUnit lookup hook.
+ * mmu.c: per-VM support, the address limit, and the KUnit hooks.
  */
 #include <linux/kvm_host.h>
 #include <linux/kvm_pre_fault.h>
@@ -64,10 +64,39 @@ int kvm_arch_pre_fault_test_mapping(struct kvm_vcpu *vcpu, gpa_t gpa,
 		return 0;
 	map->mapped = true;
 	map->writable = is_writable_pte(sptes[leaf]);
+	map->accessed = is_accessed_spte(sptes[leaf]);
 	map->size = KVM_HPAGE_SIZE(leaf);
 	map->pfn = spte_to_pfn(sptes[leaf]) +
 		   ((gpa & (map->size - 1)) >> PAGE_SHIFT);
 	map->attrs = sptes[leaf] & ~SPTE_BASE_ADDR_MASK;
 	return 0;
+}
+
+/*
+ * The fault a guest read takes: the pre-fault's own (kvm_tdp_map_page(),
+ * the same error code), but not a prefetch, so that the suite can compare
+ * the two.
+ */
+int kvm_arch_pre_fault_test_guest_fault(struct kvm_vcpu *vcpu, gpa_t gpa)
+{
+	int r, tries;
+
+	if (vcpu->arch.mmu->page_fault != kvm_tdp_page_fault)
+		return -EOPNOTSUPP;
+	/* Nothing invalidates the range in the suite: a retry is rare. */
+	for (tries = 0; tries < 16; tries++) {
+		if (kvm_check_request(KVM_REQ_MMU_FREE_OBSOLETE_ROOTS, vcpu))
+			kvm_mmu_free_obsolete_roots(vcpu);
+		r = kvm_mmu_reload(vcpu);
+		if (r)
+			return r;
+		r = kvm_mmu_do_page_fault(vcpu, gpa, PFERR_GUEST_FINAL_MASK,
+					  false, NULL, NULL);
+		if (r != RET_PF_RETRY)
+			break;
+	}
+	if (r < 0)
+		return r;
+	return r == RET_PF_FIXED || r == RET_PF_SPURIOUS ? 0 : -EFAULT;
 }
 #endif

@@ -49,6 +49,11 @@
  *               the page is supplied, and the guest sees that page;
  *   aging       (anonymous) pages the host aged through page_idle: a
  *               pre-fault leaves them young where the arch's access would.
+ * Once, not per backing:
+ *   nested      (x86) the vCPU stopped in a nested guest: without nested
+ *               paging a pre-fault maps the current state's tables, whose
+ *               GPAs are L1's; with nested paging it is refused
+ *               (EOPNOTSUPP, range unchanged); back in L1 it maps again.
  * Each case runs in a child process, so one failed assertion fails one case.
  */
 #include <errno.h>
@@ -71,6 +76,9 @@
 #include "kvm_util.h"
 #include "test_util.h"
 #include "ucall_common.h"
+#ifdef __x86_64__
+#include "svm_util.h"
+#endif
 
 #define TEST_SLOT		10
 #define TEST_GPA		0x40000000ULL	/* 1 GiB: below every arch's limit */
@@ -874,7 +882,7 @@ static void case_recreate(enum vm_mem_backing_src_type src)
 	uint8_t *second = map_backing(src, TEST_SIZE, NULL);
 	struct kvm_pre_fault_memory range = { .gpa = TEST_GPA, .size = PAGE_4K };
 	struct life_vm l;
-	int err;
+	int err = 0;
 
 	/* Both stay mapped: the second slot cannot reuse the first's address. */
 	TEST_ASSERT(first != second, "two mappings at one address");
@@ -1324,6 +1332,151 @@ static void case_aging(enum vm_mem_backing_src_type src)
 	kvm_vm_free(l.vm);
 }
 
+#ifdef __x86_64__
+#define NESTED_L2_STACK_WORDS	64
+#define NESTED_CHUNK		(64ULL << 10)
+
+/* The nested guest reports to the host, then exits to L1. */
+static void nested_l2_code(void)
+{
+	GUEST_SYNC(2);
+	vmmcall();
+}
+
+/* L1 runs L2 without nested paging, then with it, then reports itself. */
+static void nested_l1_code(struct svm_test_data *svm, uint64_t npt_root)
+{
+	unsigned long l2_stack[NESTED_L2_STACK_WORDS];
+	struct vmcb *vmcb = svm->vmcb;
+
+	generic_svm_setup(svm, nested_l2_code, &l2_stack[NESTED_L2_STACK_WORDS]);
+	run_guest(vmcb, svm->vmcb_gpa);
+	GUEST_ASSERT_EQ(vmcb->control.exit_code, SVM_EXIT_VMMCALL);
+
+	generic_svm_setup(svm, nested_l2_code, &l2_stack[NESTED_L2_STACK_WORDS]);
+	vmcb->control.nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
+	vmcb->control.nested_cr3 = npt_root;
+	run_guest(vmcb, svm->vmcb_gpa);
+	GUEST_ASSERT_EQ(vmcb->control.exit_code, SVM_EXIT_VMMCALL);
+
+	GUEST_SYNC(1);
+	GUEST_DONE();
+}
+
+/*
+ * Nested page tables for L2 in L1's memory: L2's first GiB maps to L1's
+ * first GiB (2 MiB leaves), where the VM's code, stacks and page tables
+ * are.  Returns the root's GPA.
+ */
+static uint64_t nested_npt_identity(struct kvm_vm *vm)
+{
+	/* Present, writable, user (NPT walks are user accesses), 2 MiB leaf. */
+	const uint64_t table = 0x7, leaf = 0x87;
+	vm_vaddr_t gva = vm_vaddr_alloc_pages(vm, 3);
+	uint64_t *pml4 = addr_gva2hva(vm, gva);
+	uint64_t *pdpt = addr_gva2hva(vm, gva + PAGE_4K);
+	uint64_t *pd = addr_gva2hva(vm, gva + 2 * PAGE_4K);
+	int i;
+
+	memset(pml4, 0, PAGE_4K);
+	memset(pdpt, 0, PAGE_4K);
+	pml4[0] = addr_gva2gpa(vm, gva + PAGE_4K) | table;
+	pdpt[0] = addr_gva2gpa(vm, gva + 2 * PAGE_4K) | table;
+	for (i = 0; i < 512; i++)
+		pd[i] = ((uint64_t)i << 21) | leaf;
+	return addr_gva2gpa(vm, gva);
+}
+
+static bool nested_guest_mode(struct kvm_vcpu *vcpu)
+{
+	union {
+		struct kvm_nested_state state;
+		char buf[sizeof(struct kvm_nested_state) + KVM_STATE_NESTED_SVM_VMCB_SIZE];
+	} nested = { .state.size = sizeof(nested) };
+
+	vcpu_nested_state_get(vcpu, &nested.state);
+	return nested.state.flags & KVM_STATE_NESTED_GUEST_MODE;
+}
+
+/* Runs the vCPU to its next GUEST_SYNC(@stage), in or out of guest mode. */
+static void nested_run_to(struct kvm_vcpu *vcpu, uint64_t stage, bool guest_mode)
+{
+	struct ucall uc;
+
+	vcpu_run(vcpu);
+	switch (get_ucall(vcpu, &uc)) {
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+	case UCALL_SYNC:
+		TEST_ASSERT_EQ(uc.args[1], stage);
+		TEST_ASSERT_EQ(nested_guest_mode(vcpu), guest_mode);
+		break;
+	default:
+		TEST_FAIL("unexpected exit %s, ucall %lu",
+			  exit_reason_str(vcpu->run->exit_reason), uc.cmd);
+	}
+}
+
+/*
+ * One NESTED_CHUNK at @gpa: the result and the range afterwards, exactly,
+ * and the 4 KiB leaves it added to the VM's second-stage tables (the slot
+ * is anonymous memory without THP): one per page on success, none on
+ * failure.  The vCPU is stopped: nothing else maps meanwhile.
+ */
+static void nested_expect(struct kvm_vcpu *vcpu, uint64_t gpa, int want_err)
+{
+	struct kvm_pre_fault_memory range = { .gpa = gpa, .size = NESTED_CHUNK };
+	uint64_t leaves = vm_get_stat(vcpu->vm, "pages_4k");
+	int r, err;
+
+	r = pre_fault(vcpu, &range, &err);
+	TEST_ASSERT(r == (want_err ? -1 : 0) && err == want_err,
+		    "pre-fault of 0x%llx: %d (%s), %s wanted",
+		    (unsigned long long)gpa, r, strerror(err),
+		    want_err ? strerror(want_err) : "success");
+	TEST_ASSERT_EQ(range.gpa, want_err ? gpa : gpa + NESTED_CHUNK);
+	TEST_ASSERT_EQ(range.size, want_err ? NESTED_CHUNK : 0);
+	TEST_ASSERT_EQ(vm_get_stat(vcpu->vm, "pages_4k") - leaves,
+		       want_err ? 0 : NESTED_CHUNK / PAGE_4K);
+}
+
+/*
+ * A pre-fault maps the tables of the vCPU's current state, as upstream's
+ * x86 pre-fault does.  With the vCPU stopped in L2 (KVM_GET_NESTED_STATE
+ * says guest mode, checked each time): without nested paging L2 runs on
+ * L1's physical space (in a root of its own), which the pre-fault maps;
+ * with nested paging the vCPU's MMU is the nested one, which pre-fault
+ * does not serve (EOPNOTSUPP, as upstream).  Back in L1 a pre-fault maps
+ * L1's tables.
+ */
+static void case_nested(enum vm_mem_backing_src_type src)
+{
+	struct kvm_vcpu *vcpu;
+	vm_vaddr_t svm_gva;
+	struct kvm_vm *vm;
+	struct ucall uc;
+
+	if (!kvm_cpu_has(X86_FEATURE_SVM) || !kvm_cpu_has(X86_FEATURE_NPT))
+		skip_case("KVM offers no nested SVM with nested paging (kvm_amd.nested, npt)");
+	vm = vm_create_with_one_vcpu(&vcpu, nested_l1_code);
+	vcpu_alloc_svm(vm, &svm_gva);
+	vcpu_args_set(vcpu, 2, svm_gva, nested_npt_identity(vm));
+	vm_userspace_mem_region_add(vm, src, TEST_GPA, TEST_SLOT,
+				    TEST_SIZE / PAGE_4K, 0);
+
+	nested_run_to(vcpu, 2, true);
+	nested_expect(vcpu, TEST_GPA, 0);
+	nested_run_to(vcpu, 2, true);
+	nested_expect(vcpu, TEST_GPA + NESTED_CHUNK, EOPNOTSUPP);
+	nested_run_to(vcpu, 1, false);
+	nested_expect(vcpu, TEST_GPA + 2 * NESTED_CHUNK, 0);
+
+	vcpu_run(vcpu);
+	TEST_ASSERT_EQ(get_ucall(vcpu, &uc), UCALL_DONE);
+	kvm_vm_free(vm);
+}
+#endif
+
 struct test_case {
 	const char *name;
 	void (*run)(enum vm_mem_backing_src_type src);
@@ -1369,6 +1522,32 @@ static int run_case(const struct test_case *c, const struct backing *b)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : KSFT_FAIL;
 }
 
+/* The nested case: once, in a child, on anonymous memory. */
+static void report_nested(int cap)
+{
+#ifdef __x86_64__
+	static const struct test_case nested = { "nested", case_nested };
+	int r;
+
+	if (!cap) {
+		ksft_test_result_code(KSFT_SKIP, "nested",
+				      "KVM_PRE_FAULT_MEMORY is not enabled for this VM");
+		return;
+	}
+	skip_reason[0] = '\0';
+	r = run_case(&nested, &backings[0]);
+	if (r == KSFT_SKIP)
+		ksft_test_result_code(r, "nested", "%s", skip_reason);
+	else
+		ksft_test_result(r == KSFT_PASS, "nested\n");
+#elif defined(__aarch64__)
+	ksft_test_result_code(KSFT_SKIP, "nested",
+			      "arm64 runs nested guests only with FEAT_NV2 (kvm-arm.mode=nested), which QEMU 7.2's CPUs lack");
+#else
+	ksft_test_result_code(KSFT_SKIP, "nested", "this arch's KVM has no nested guests");
+#endif
+}
+
 int main(void)
 {
 	struct kvm_pre_fault_memory range = { .gpa = TEST_GPA, .size = TEST_SIZE };
@@ -1379,7 +1558,7 @@ int main(void)
 	int cap, r, err;
 
 	ksft_print_header();
-	ksft_set_plan(1 + ARRAY_SIZE(cases) * ARRAY_SIZE(backings));
+	ksft_set_plan(2 + ARRAY_SIZE(cases) * ARRAY_SIZE(backings));
 	skip_reason = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 			   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	TEST_ASSERT(skip_reason != MAP_FAILED, "mmap: %s", strerror(errno));
@@ -1399,6 +1578,7 @@ int main(void)
 	else
 		ksft_test_result(r == -1 && err == EOPNOTSUPP, "capability\n");
 
+	report_nested(cap);
 	for (i = 0; i < ARRAY_SIZE(backings); i++) {
 		for (j = 0; j < ARRAY_SIZE(cases); j++) {
 			snprintf(name, sizeof(name), "%s_%s", backings[i].name,
