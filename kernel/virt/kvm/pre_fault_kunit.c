@@ -717,7 +717,7 @@ static void pf_test_nested_second_stage(struct kunit *test)
 	r = kvm_arch_pre_fault_test_enter_nested(vm->vcpu);
 	mutex_unlock(&vm->vcpu->mutex);
 	if (r == -EOPNOTSUPP)
-		kunit_skip(test, "no nested second stage to stand for on this arch");
+		kunit_skip(test, "no nested second stage in this arch or mode (arm64: VHE only)");
 	KUNIT_ASSERT_EQ(test, r, 0);
 	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, pf_test_leave_nested,
 							vm->vcpu), 0);
