@@ -17,6 +17,11 @@ if [ "$variant" = noprefault ] && [ ! -f "$out/.config" ] &&
 	[ -f "$top/build/$arch/.config" ]; then
 	say "$name: starting from a copy of build/$arch"
 	cp -a "$top/build/$arch/." "$out/"
+	# Host tools (objtool) record their targets by absolute path: moved
+	# to this directory, or make rebuilds objtool, and with it every
+	# object of the kernel.
+	grep -rlF --include='*.cmd' --include='*.d' "$top/build/$arch/" "$out/tools" |
+		xargs -r sed -i "s|$top/build/$arch/|$out/|g"
 fi
 
 # Config: the base fragment, the arch's and the variant's, merged onto
