@@ -588,9 +588,9 @@ static void pf_test_age(unsigned long hva, u64 size)
 		mmu_notifier_clear_young(current->mm, hva + off, hva + off + PAGE_SIZE);
 }
 
-/* Each page of [@gpa, @gpa + @size) mapped, accessed as @want says. */
+/* Each page of [@gpa, @gpa + @size) mapped, accessed where bit i of @want is set. */
 static void pf_test_expect_accessed(struct kunit *test, u64 gpa, u64 size,
-				    bool (*want)(u64 off), const char *when)
+				    unsigned long want, const char *when)
 {
 	struct kvm_pre_fault_mapping map;
 	u64 off;
@@ -598,30 +598,9 @@ static void pf_test_expect_accessed(struct kunit *test, u64 gpa, u64 size,
 	for (off = 0; off < size; off += PAGE_SIZE) {
 		map = pf_test_lookup(test, gpa + off);
 		KUNIT_EXPECT_TRUE_MSG(test, map.mapped, "%s, offset 0x%llx", when, off);
-		KUNIT_EXPECT_EQ_MSG(test, map.accessed, want(off), "%s, offset 0x%llx",
-				    when, off);
+		KUNIT_EXPECT_EQ_MSG(test, map.accessed, !!(want & BIT(off >> PAGE_SHIFT)),
+				    "%s, offset 0x%llx", when, off);
 	}
-}
-
-static bool pf_test_accessed_new(u64 off)
-{
-	return PF_TEST_NEW_LEAF_ACCESSED;
-}
-
-static bool pf_test_accessed_none(u64 off)
-{
-	return false;
-}
-
-/* Page 0 is the one the guest read, where the arch has a separate fault. */
-static bool pf_test_accessed_guest_page(u64 off)
-{
-	return off == 0;
-}
-
-static bool pf_test_accessed_again(u64 off)
-{
-	return PF_TEST_NEW_LEAF_ACCESSED || off == 0;
 }
 
 /*
@@ -639,11 +618,14 @@ static void pf_test_accessed_bit(struct kunit *test)
 {
 	struct pf_test_vm *vm = test->priv;
 	const u64 gpa = PF_TEST_SLOT_GPA, size = 4 * PAGE_SIZE;
+	/* Bit i: page i; page 0 is the one the guest reads. */
+	const unsigned long all = 0xf, guest_page = 0x1;
+	const unsigned long new_leaves = PF_TEST_NEW_LEAF_ACCESSED ? all : 0;
 	int r;
 
 	pf_test_require_feature(test);
 	pf_test_prefault_all(test, gpa, size);
-	pf_test_expect_accessed(test, gpa, size, pf_test_accessed_new, "new");
+	pf_test_expect_accessed(test, gpa, size, new_leaves, "new");
 
 	r = pf_test_guest_fault(test, gpa);
 	KUNIT_ASSERT_TRUE_MSG(test, r == 0 || r == -EOPNOTSUPP, "guest fault: %d", r);
@@ -651,15 +633,14 @@ static void pf_test_accessed_bit(struct kunit *test)
 		KUNIT_EXPECT_TRUE(test, pf_test_lookup(test, gpa).accessed);
 
 	pf_test_age(vm->hva, size);
-	pf_test_expect_accessed(test, gpa, size, pf_test_accessed_none, "aged");
+	pf_test_expect_accessed(test, gpa, size, 0, "aged");
 
 	if (r == 0) {
 		KUNIT_ASSERT_EQ(test, pf_test_guest_fault(test, gpa), 0);
-		pf_test_expect_accessed(test, gpa, size, pf_test_accessed_guest_page,
-					"guest read");
+		pf_test_expect_accessed(test, gpa, size, guest_page, "guest read");
 	}
 	pf_test_prefault_all(test, gpa, size);
-	pf_test_expect_accessed(test, gpa, size, pf_test_accessed_again,
+	pf_test_expect_accessed(test, gpa, size, new_leaves | guest_page,
 				"pre-faulted again");
 }
 
